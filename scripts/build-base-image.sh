@@ -33,6 +33,5 @@ chroot "$rootfs" apt-get clean
 tar -C "$rootfs" -c . | docker import \
     -c 'CMD ["/lib/systemd/systemd"]' \
     -c 'ENV container=docker' \
-    -c 'STOPSIGNAL SIGRTMIN+3' \
     - "$tag" >/dev/null
 echo "image $tag built"

@@ -1,0 +1,51 @@
+# Entry points for people and CI. Everything runs from the project's
+# virtualenv (.venv), which `make venv` creates with pinned versions.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: venv collection images artifacts lab demo test test-unit test-integration test-molecule lab-destroy clean
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+collection:
+	scripts/link-collection.sh
+
+images:
+	scripts/build-base-image.sh bookworm
+
+artifacts: venv
+	PYTHON=$(CURDIR)/$(PY) examples/demoapp/build.sh 1.0.0
+	PYTHON=$(CURDIR)/$(PY) examples/demoapp/build.sh 1.1.0
+
+# Create the lab containers and bring them to release 1.0.0.
+lab: venv collection images artifacts
+	molecule converge -s default
+
+# The main job: lab at 1.0.0, then roll to 1.1.0 under the load probe, then
+# run the same deploy again (it must change nothing).
+demo: lab
+	$(PY) scripts/deploy_under_load.py --release 1.1.0 --output build/demo-report.json
+	$(PY) scripts/deploy_under_load.py --release 1.1.0 --output build/demo-rerun-report.json
+
+test-unit: venv collection
+	$(PY) -m pytest -q tests/unit
+
+test-integration: venv collection
+	$(PY) -m pytest -q tests/integration
+
+test-molecule: venv collection images artifacts
+	molecule test -s default
+
+test: test-unit test-integration test-molecule
+
+lab-destroy: venv
+	molecule destroy -s default
+
+clean: lab-destroy
+	rm -rf build

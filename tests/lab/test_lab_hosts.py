@@ -1,0 +1,92 @@
+"""Verify the lab after the main job: what each host really runs.
+
+Run by molecule's testinfra verifier against the lab containers after the
+side effect (1.0.0 -> 1.1.0 under load, then the same deploy again).
+"""
+
+import pytest
+
+RELEASE = "1.1.0"
+APP_HOSTS = ["app1", "app2", "app3"]
+ADMIN_SOCKET = "/run/haproxy/admin.sock"
+
+
+def _run_python(host, code):
+    """Run a Python snippet on ``host``; returns its stdout, fails the test on error."""
+    result = host.run("python3 -c %s", code)
+    assert result.rc == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(name="hostname")
+def fixture_hostname(host):
+    return host.backend.get_hostname()
+
+
+def test_app_hosts_run_the_new_release_from_current(host, hostname):
+    if hostname not in APP_HOSTS:
+        pytest.skip("app hosts only")
+    current = host.file("/srv/demoapp/current")
+    assert current.is_symlink
+    assert current.linked_to == f"/srv/demoapp/releases/{RELEASE}"
+    assert host.file("/srv/demoapp/previous").linked_to == "/srv/demoapp/releases/1.0.0"
+    assert host.service("demoapp").is_running
+    assert host.service("demoapp").is_enabled
+
+
+def test_app_hosts_answer_the_new_release_directly(host, hostname):
+    if hostname not in APP_HOSTS:
+        pytest.skip("app hosts only")
+    out = _run_python(
+        host,
+        "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8000/version', timeout=5).read().decode())",
+    )
+    assert out.strip() == RELEASE
+
+
+def test_gunicorn_runs_unprivileged_with_a_graceful_stop(host, hostname):
+    if hostname not in APP_HOSTS:
+        pytest.skip("app hosts only")
+    unit = host.run("systemctl show demoapp -p User -p TimeoutStopUSec -p KillMode")
+    assert unit.rc == 0
+    props = dict(line.split("=", 1) for line in unit.stdout.strip().splitlines())
+    assert props["User"] == "demoapp"
+    assert props["KillMode"] == "mixed"
+    assert props["TimeoutStopUSec"] == "35s"  # gunicorn's graceful timeout (30 s) + 5 s
+    env = host.file("/etc/demoapp/environment")
+    assert env.mode == 0o640
+    assert env.user == "root"
+
+
+def test_every_app_server_is_up_and_in_rotation_on_the_balancer(host, hostname):
+    if hostname != "lb1":
+        pytest.skip("balancer only")
+    out = _run_python(
+        host,
+        "import socket; s=socket.socket(socket.AF_UNIX); s.connect(%r); "
+        "s.sendall(b'show servers state app\\n'); "
+        "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())" % ADMIN_SOCKET,
+    )
+    lines = [line for line in out.splitlines() if line and not line.startswith("#") and line.strip() != "1"]
+    header = out.splitlines()[1].lstrip("# ").split()
+    servers = {}
+    for line in lines:
+        fields = dict(zip(header, line.split()))
+        servers[fields["srv_name"]] = fields
+    assert sorted(servers) == APP_HOSTS
+    for name, fields in servers.items():
+        assert fields["srv_op_state"] == "2", f"{name} is not UP: {fields}"
+        assert fields["srv_admin_state"] == "0", f"{name} is not READY: {fields}"
+
+
+def test_the_release_1_1_0_migration_is_applied_once_and_its_column_is_written(host, hostname):
+    if hostname != "db1":
+        pytest.skip("database only")
+    psql = "sudo -u postgres psql -d demoapp -At -c %s"
+    applied = host.run(psql, "SELECT name FROM django_migrations WHERE app = 'visits' ORDER BY id")
+    assert applied.rc == 0, applied.stderr
+    names = applied.stdout.split()
+    assert len([n for n in names if n.startswith("0002_")]) == 1
+    written = host.run(psql, "SELECT count(*) FROM visits_visit WHERE user_agent IS NOT NULL")
+    assert written.rc == 0, written.stderr
+    assert int(written.stdout.strip()) > 0
