@@ -236,7 +236,10 @@ def test_artifact_holds_the_release_wheel_its_pinned_dependencies_and_their_hash
             for name, m in members.items()
             if name.startswith("wheels/")
         }
-        assert set(members) == {"requirements.txt"} | {f"wheels/{w}" for w in wheels}
+        assert set(members) == {"manage.py", "requirements.txt"} | {f"wheels/{w}" for w in wheels}
+        # manage.py runs migrations from the release's virtualenv.
+        assert members["manage.py"].mode & 0o111
+        assert tar.extractfile(members["manage.py"]).readline() == b"#!/usr/bin/env python\n"
         assert wheels and all(w.endswith(".whl") for w in wheels)
         pins = _pins(tar.extractfile(members["requirements.txt"]).read().decode())
 
