@@ -71,3 +71,5 @@ def test_running_the_same_deploy_again_drains_nothing_and_fails_no_request():
         assert "drain" not in rerun["phases_by_host"][host]
         assert "deploy" not in rerun["phases_by_host"][host]
     assert not rerun["deploy"]["hosts"]["app1"].get("migrations_applied")
+    for host in APP_HOSTS:
+        assert rerun["deploy"]["hosts"][host]["stats"]["changed"] == 0, host

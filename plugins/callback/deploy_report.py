@@ -1,0 +1,453 @@
+# Copyright: (c) 2026, zerodowntime.deploy maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: deploy_report
+type: aggregate
+short_description: Write a JSON report of a deploy and print a per-host summary table
+version_added: 0.1.0
+author:
+  - zerodowntime.deploy maintainers
+description:
+  - Times every task per host and adds the time to the deploy phase the task belongs to
+    (preflight, build, migrate, drain, deploy, health, enable, or any other name).
+  - The phase of a task is the variable C(zerodowntime_phase) as set with C(vars:) on the task
+    or on an enclosing block, C(include_role), C(import_role) or C(include_tasks).
+    Failing that, the same variable in the role's own vars (C(roles:) keyword entry or C(vars/main.yml)),
+    and failing that a task tag C(phase_<name>). Tasks without a phase are timed nowhere.
+    The value must be a literal string; templated values are ignored.
+  - Delegated tasks count for the play host, so draining app1 on a balancer is app1's drain time.
+  - Roles publish extra report data with C(ansible.builtin.set_fact) of a dict named C(zerodowntime_report)
+    (for example C(release_before), C(release_after), balancer states). Each such result is merged
+    recursively into the host's report entry. C(no_log) results are censored and publish nothing.
+  - At the end of the playbook it prints one row per host (release before -> after, seconds per phase,
+    result) and, when O(report_path) is set, writes the report as JSON (temporary file, then rename).
+requirements:
+  - Enable with C(callbacks_enabled = zerodowntime.deploy.deploy_report) in ansible.cfg
+    or C(ANSIBLE_CALLBACKS_ENABLED=zerodowntime.deploy.deploy_report).
+options:
+  report_path:
+    description:
+      - Where to write the JSON report. Parent directories are created.
+      - When unset no file is written; the summary is still printed.
+    type: path
+    env:
+      - name: ZERODOWNTIME_REPORT_PATH
+    ini:
+      - section: callback_deploy_report
+        key: report_path
+  show_summary:
+    description: Print the per-host summary table at the end of the playbook.
+    type: bool
+    default: true
+    env:
+      - name: ZERODOWNTIME_REPORT_SUMMARY
+    ini:
+      - section: callback_deploy_report
+        key: show_summary
+notes:
+  - "Report shape (times are ISO 8601 UTC, durations are seconds as floats):
+    C({playbook, started, ended, duration_s, result: ok|failed,
+    hosts: {HOST: {result: ok|failed|unreachable|not_run,
+    phases: {PHASE: {start, end, seconds, tasks}},
+    failure: {task, phase, kind: failed|unreachable, msg, time} | null, rescued_failures: [...],
+    stats: {ok, changed, failures, unreachable, skipped, rescued, ignored},
+    ...keys published through zerodowntime_report}}})."
+  - C(seconds) of a phase is the sum of the durations of that host's tasks in the phase, so time spent
+    between tasks or in other phases does not count; C(start)/C(end) are the first task start and last task end.
+  - C(not_run) marks a host that did not fail but ran no task at all in some play that targets it,
+    such as the hosts after a failed C(serial) batch; it may have run earlier plays.
+  - A failure that a C(rescue) section recovered from is listed in C(rescued_failures); C(failure) is the one
+    that ended the host. Failures with C(ignore_errors) are not recorded.
+"""
+
+EXAMPLES = r"""
+# ansible.cfg
+# [defaults]
+# callbacks_enabled = zerodowntime.deploy.deploy_report
+# [callback_deploy_report]
+# report_path = reports/deploy.json
+
+# Mark the phase on the block or role include; every task inside inherits it.
+- name: Drain the host on every balancer
+  ansible.builtin.include_role:
+    name: zerodowntime.deploy.balancer
+    tasks_from: drain
+  vars:
+    zerodowntime_phase: drain
+
+# Publish report data from a role; keys merge into the host's entry.
+- name: Record the release that served before the deploy
+  ansible.builtin.set_fact:
+    zerodowntime_report:
+      release_before: "{{ __release_current.stat.lnk_target | basename }}"
+"""
+
+import datetime
+import json
+import os
+import tempfile
+import time
+
+from ansible import constants as C
+from ansible.plugins.callback import CallbackBase
+
+PHASE_VAR = "zerodowntime_phase"
+PHASE_TAG_PREFIX = "phase_"
+REPORT_FACT = "zerodowntime_report"
+# Usual order of a deploy; phases not listed here follow in order of first appearance.
+KNOWN_PHASES = ("preflight", "build", "migrate", "drain", "deploy", "health", "enable")
+# Keys the callback owns in a host entry; published data cannot overwrite them.
+OWN_KEYS = frozenset(("result", "phases", "failure", "rescued_failures", "stats"))
+MSG_MAX_CHARS = 2000
+
+
+def _iso(ts):
+    """Wall-clock seconds since the epoch -> ISO 8601 UTC with milliseconds."""
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _result_host(result):
+    # ``host``/``task``/``result`` are the 2.19 names; ``_host``... work on older cores too.
+    return getattr(result, "host", None) or result._host
+
+
+def _result_task(result):
+    return getattr(result, "task", None) or result._task
+
+
+def _result_data(result):
+    data = getattr(result, "result", None)
+    return data if isinstance(data, dict) else result._result
+
+
+def _is_template(value):
+    return "{{" in value or "{%" in value
+
+
+def task_phase(task):
+    """Return the deploy phase of ``task`` as a string, or None.
+
+    Looked up, first hit wins: ``task.get_vars()`` (task vars plus those of
+    every enclosing block, include_role, import_role and include_tasks), the
+    role's vars (``roles:`` entry or ``vars/main.yml``), a ``phase_<name>`` tag.
+    """
+    value = None
+    try:
+        value = task.get_vars().get(PHASE_VAR)
+    except Exception:  # a task that cannot give its vars simply has no phase
+        value = None
+    role = getattr(task, "_role", None)
+    if value is None and role is not None:
+        try:
+            value = role.get_vars().get(PHASE_VAR)
+        except Exception:
+            value = None
+    if value is None:
+        tags = getattr(task, "tags", None)
+        if isinstance(tags, (list, tuple)):
+            for tag in tags:
+                if isinstance(tag, str) and tag.startswith(PHASE_TAG_PREFIX) and len(tag) > len(PHASE_TAG_PREFIX):
+                    value = tag[len(PHASE_TAG_PREFIX):]
+                    break
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value or _is_template(value):
+        return None
+    return value
+
+
+def merge_report(target, published):
+    """Merge ``published`` into ``target`` in place: dicts recursively, anything else replaced."""
+    for key, value in published.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_report(target[key], value)
+        elif isinstance(value, dict):
+            target[key] = merge_report({}, value)
+        else:
+            target[key] = value
+    return target
+
+
+def failure_message(data):
+    """The most useful message of a failed or unreachable result, at most MSG_MAX_CHARS long."""
+    msg = data.get("msg") or data.get("stderr") or data.get("reason") or ""
+    results = data.get("results")
+    if isinstance(results, list):
+        for item in results:
+            if isinstance(item, dict) and item.get("failed"):
+                item_msg = item.get("msg") or item.get("stderr") or ""
+                label = item.get("_ansible_item_label", item.get("item"))
+                msg = f"{msg} (item {label!r}: {item_msg})" if msg else f"item {label!r}: {item_msg}"
+                break
+    if not msg and data.get("exception"):
+        msg = str(data["exception"]).strip().splitlines()[-1]
+    msg = str(msg)
+    return msg if len(msg) <= MSG_MAX_CHARS else msg[: MSG_MAX_CHARS - 3] + "..."
+
+
+def order_phases(names):
+    """Known phases in deploy order, then the others in the order given."""
+    names = list(dict.fromkeys(names))
+    return [p for p in KNOWN_PHASES if p in names] + [p for p in names if p not in KNOWN_PHASES]
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class CallbackModule(CallbackBase):
+    """Time deploy phases per host, collect published report data, report at the end."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "deploy_report"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super().__init__(display=display)
+        self._playbook = None
+        self._started = time.time()
+        self._started_mono = time.monotonic()
+        # host -> entry; each entry: result, phases, failure, rescued_failures, stats, published keys
+        self._hosts = {}
+        # host -> [failure, ...] in order; turned into failure/rescued_failures at the end
+        self._failures = {}
+        # (host, task uuid) -> (wall, monotonic) of the runner start
+        self._running = {}
+        # task uuid -> (wall, monotonic) of the task start, used when no runner start was seen
+        self._task_started = {}
+        self._phase_of = {}
+        self._warned = set()
+        # play uuid -> {"targets": [host, ...], "ran": {host, ...}}
+        self._plays = {}
+        self._play = None
+
+    # ---- bookkeeping -------------------------------------------------------
+
+    def _entry(self, host_name):
+        return self._hosts.setdefault(
+            host_name,
+            {"result": None, "phases": {}, "failure": None, "rescued_failures": [], "stats": {}},
+        )
+
+    def _phase(self, task):
+        uuid = task._uuid
+        if uuid not in self._phase_of:
+            self._phase_of[uuid] = task_phase(task)
+        return self._phase_of[uuid]
+
+    def _warn_once(self, key, msg):
+        if key not in self._warned:
+            self._warned.add(key)
+            self._display.warning(msg)
+
+    def _finish(self, result, timed=True):
+        """Close the timing of one host's task.
+
+        ``timed`` false (a skipped task) ends the task without adding it to
+        its phase, so a phase appears only where the host did its work.
+        Returns (host name, task, phase or None, end time in epoch seconds).
+        """
+        now, now_mono = time.time(), time.monotonic()
+        host_name = _result_host(result).get_name()
+        task = _result_task(result)
+        entry = self._entry(host_name)
+        if self._play is not None:
+            self._play["ran"].add(host_name)
+        started = self._running.pop((host_name, task._uuid), None) or self._task_started.get(task._uuid) or (now, now_mono)
+        phase = self._phase(task)
+        if phase is not None and timed:
+            timing = entry["phases"].setdefault(phase, {"start": started[0], "end": now, "seconds": 0.0, "tasks": 0})
+            timing["start"] = min(timing["start"], started[0])
+            timing["end"] = max(timing["end"], now)
+            timing["seconds"] += max(0.0, now_mono - started[1])
+            timing["tasks"] += 1
+        return host_name, task, phase, now
+
+    def _collect_published(self, host_name, data):
+        found = []
+        facts = data.get("ansible_facts")
+        if isinstance(facts, dict):
+            found.append(facts.get(REPORT_FACT))
+        results = data.get("results")
+        if isinstance(results, list):
+            for item in results:
+                if isinstance(item, dict) and isinstance(item.get("ansible_facts"), dict):
+                    found.append(item["ansible_facts"].get(REPORT_FACT))
+        entry = self._entry(host_name)
+        for published in found:
+            if not isinstance(published, dict):
+                continue
+            clash = OWN_KEYS.intersection(published)
+            if clash:
+                self._warn_once(
+                    ("clash", host_name, tuple(sorted(clash))),
+                    f"deploy_report: {REPORT_FACT} keys {sorted(clash)} are reserved and were ignored for {host_name}",
+                )
+            merge_report(entry, {k: v for k, v in published.items() if k not in OWN_KEYS})
+
+    def _record_failure(self, result, kind):
+        host_name, task, phase, now = self._finish(result)
+        self._failures.setdefault(host_name, []).append(
+            {
+                "task": task.get_name(),
+                "phase": phase,
+                "kind": kind,
+                "msg": failure_message(_result_data(result)),
+                "time": _iso(now),
+            }
+        )
+
+    # ---- callback events ---------------------------------------------------
+
+    def v2_playbook_on_start(self, playbook):
+        name = os.path.basename(getattr(playbook, "_file_name", "") or "")
+        self._playbook = name if not self._playbook else f"{self._playbook}, {name}"
+
+    def v2_playbook_on_play_start(self, play):
+        # Called again for every serial batch of the same play.
+        self._play = self._plays.setdefault(play._uuid, {"targets": [], "ran": set()})
+        # With serial the inventory is restricted to the current batch; ignore
+        # that restriction (not --limit) to list every host the play targets.
+        try:
+            inventory = play.get_variable_manager()._inventory
+            hosts = [h.get_name() for h in inventory.get_hosts(play.hosts, ignore_restrictions=True)]
+        except Exception:
+            return
+        for host_name in hosts:
+            self._entry(host_name)
+            if host_name not in self._play["targets"]:
+                self._play["targets"].append(host_name)
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = (time.time(), time.monotonic())
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
+
+    def v2_runner_on_start(self, host, task):
+        self._running[(host.get_name(), task._uuid)] = (time.time(), time.monotonic())
+
+    def v2_runner_on_ok(self, result):
+        host_name, _task, _phase, _now = self._finish(result)
+        self._collect_published(host_name, _result_data(result))
+
+    def v2_runner_on_skipped(self, result):
+        self._finish(result, timed=False)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        if ignore_errors:
+            self._finish(result)
+            return
+        self._record_failure(result, "failed")
+
+    def v2_runner_on_unreachable(self, result):
+        self._record_failure(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats):
+        ended = time.time()
+        report = self.build_report(stats, ended)
+        path = self.get_option("report_path")
+        if path:
+            try:
+                write_atomic(path, json.dumps(report, indent=2, default=str) + "\n")
+            except OSError as exc:
+                self._display.warning(f"deploy_report: could not write {path}: {exc}")
+                path = None
+        if self.get_option("show_summary"):
+            self._print_summary(report, path)
+
+    # ---- report ------------------------------------------------------------
+
+    def build_report(self, stats, ended):
+        """Return the report dict (shape in DOCUMENTATION notes) from what was seen so far."""
+        hosts = {}
+        for host_name, entry in self._hosts.items():
+            summary = stats.summarize(host_name) if host_name in stats.processed else {}
+            failures = self._failures.get(host_name, [])
+            skipped_plays = [p for p in self._plays.values() if host_name in p["targets"] and host_name not in p["ran"]]
+            if summary.get("unreachable"):
+                result = "unreachable"
+            elif summary.get("failures"):
+                result = "failed"
+            elif skipped_plays:
+                result = "not_run"
+            else:
+                result = "ok"
+            ended_by = failures[-1] if failures and result in ("failed", "unreachable") else None
+            out = dict(entry)
+            out.update(
+                result=result,
+                phases={
+                    name: {
+                        "start": _iso(timing["start"]),
+                        "end": _iso(timing["end"]),
+                        "seconds": round(timing["seconds"], 3),
+                        "tasks": timing["tasks"],
+                    }
+                    for name, timing in ((p, entry["phases"][p]) for p in order_phases(entry["phases"]))
+                },
+                failure=ended_by,
+                rescued_failures=[f for f in failures if f is not ended_by],
+                stats=summary,
+            )
+            hosts[host_name] = out
+        failed = any(h["result"] in ("failed", "unreachable") for h in hosts.values())
+        return {
+            "playbook": self._playbook,
+            "started": _iso(self._started),
+            "ended": _iso(ended),
+            "duration_s": round(time.monotonic() - self._started_mono, 3),
+            "result": "failed" if failed else "ok",
+            "hosts": hosts,
+        }
+
+    def _print_summary(self, report, path):
+        hosts = report["hosts"]
+        if not hosts:
+            return
+        phases = order_phases(p for h in hosts.values() for p in h["phases"])
+        header = ["host", "release"] + phases + ["result"]
+        rows = []
+        for name, host in hosts.items():
+            release = f"{host.get('release_before') or '-'} -> {host.get('release_after') or '-'}"
+            seconds = [f"{host['phases'][p]['seconds']:.1f}" if p in host["phases"] else "-" for p in phases]
+            result = host["result"]
+            if host["failure"]:
+                result = f"{result} at '{host['failure']['task']}'"
+            rows.append([name, release] + seconds + [result])
+        widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+        numeric = set(range(2, 2 + len(phases)))
+
+        def fmt(row):
+            cells = [str(c).rjust(widths[i]) if i in numeric else str(c).ljust(widths[i]) for i, c in enumerate(row)]
+            return "  ".join(cells).rstrip()
+
+        colors = {"ok": C.COLOR_OK, "failed": C.COLOR_ERROR, "unreachable": C.COLOR_UNREACHABLE, "not_run": C.COLOR_SKIP}
+        self._display.banner(f"DEPLOY REPORT [{report['result']} in {report['duration_s']:.1f} s, seconds per phase]")
+        self._display.display(fmt(header))
+        for (name, host), row in zip(hosts.items(), rows):
+            self._display.display(fmt(row), color=colors.get(host["result"]))
+        for name, host in hosts.items():
+            if host["failure"]:
+                self._display.display(f"{name}: {host['failure']['msg']}", color=C.COLOR_ERROR)
+        if path:
+            self._display.display(f"deploy report written to {path}")
+        self._display.display("")
