@@ -25,7 +25,7 @@ trap 'rm -rf "$rootfs"' EXIT
 # modules, systemd as init, and python3-venv because each release gets its
 # own virtualenv. Service packages (haproxy, postgresql) are installed by the
 # roles, as they would be on a real host.
-packages=python3,python3-venv,python3-apt,ca-certificates,systemd,systemd-sysv,dbus,iproute2,procps,sudo,curl,acl
+packages=python3,python3-venv,python3-packaging,python3-apt,ca-certificates,systemd,systemd-sysv,dbus,iproute2,procps,sudo,curl,acl
 echo "bootstrapping $suite into $rootfs"
 debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" >/dev/null
 # Keep the package lists so that apt in the roles can skip a cold update.
