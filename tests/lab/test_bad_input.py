@@ -1,0 +1,96 @@
+"""Bad input to the deploy fails with a clear message and changes nothing.
+
+Runs playbooks/deploy.yml against the lab (after the main job left every
+app host on 1.1.0) with wrong settings, and checks that the play stops with
+a message naming what was wrong, before any app host is drained.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+testinfra_hosts = ["local://"]
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+APP_HOSTS = ["app1", "app2", "app3"]
+
+
+def deploy(tmp_path, *extra):
+    """Run the deploy with ``extra`` arguments; returns (exit status, output, report dict)."""
+    report = tmp_path / "report.json"
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_CALLBACKS_ENABLED": "zerodowntime.deploy.deploy_report",
+        "ZERODOWNTIME_REPORT_PATH": str(report),
+        "ANSIBLE_NOCOLOR": "1",
+    })
+    env.pop("ZERODOWNTIME_ROOT", None)
+    playbook = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.run(
+        [str(playbook), "-i", str(ROOT / "inventories" / "lab" / "hosts.yml"),
+         str(ROOT / "playbooks" / "deploy.yml"), *extra],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr, json.loads(report.read_text())
+
+
+def balancer_states():
+    """Return {server: (admin_state, op_state)} for backend app, read on lb1."""
+    out = subprocess.run(
+        ["docker", "exec", "lb1", "python3", "-c",
+         "import socket; s=socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock');"
+         "s.sendall(b'show servers state app\\n');"
+         "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    header = out[1].lstrip("# ").split()
+    rows = [dict(zip(header, line.split())) for line in out[2:] if line.strip()]
+    return {r["srv_name"]: (r["srv_admin_state"], r["srv_op_state"]) for r in rows}
+
+
+def assert_no_app_host_touched(report):
+    for host in APP_HOSTS:
+        entry = report["hosts"].get(host, {})
+        assert not {"drain", "deploy", "enable"} & set(entry.get("phases", {})), (host, entry)
+    assert balancer_states() == {host: ("0", "2") for host in APP_HOSTS}
+
+
+def test_a_release_that_cannot_be_built_stops_the_deploy_on_the_controller(tmp_path):
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=9.9.9")
+    assert rc != 0
+    assert "release 9.9.9 is not in examples/demoapp/releases/ORDER" in out
+    assert report["result"] == "failed"
+    assert report["hosts"]["localhost"]["failure"]["phase"] == "build"
+    assert_no_app_host_touched(report)
+
+
+def test_a_release_missing_on_the_controller_is_named_in_the_failure(tmp_path):
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=9.9.9", "-e", "deploy_build_command=")
+    assert rc != 0
+    failure = report["hosts"]["localhost"]["failure"]
+    assert "9.9.9" in failure["msg"] and "not found on the controller" in failure["msg"]
+    assert_no_app_host_touched(report)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["-e", "deploy_backend=nosuch"], "backend 'nosuch' does not exist"),
+        (["-e", "rotation_haproxy_socket=/run/haproxy/missing.sock", "-e", "haproxy_admin_socket=/run/haproxy/missing.sock"],
+         "/run/haproxy/missing.sock"),
+    ],
+    ids=["unknown-backend", "missing-socket"],
+)
+def test_a_wrong_balancer_setting_fails_the_drain_and_leaves_the_host_in_rotation(tmp_path, extra, expected):
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true", *extra)
+    assert rc != 0
+    failure = report["hosts"]["app1"]["failure"]
+    assert failure["phase"] == "drain"
+    assert expected in failure["msg"]
+    assert report["hosts"]["app2"]["result"] == "not_run"
+    assert balancer_states() == {host: ("0", "2") for host in APP_HOSTS}
