@@ -1,0 +1,206 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the zerodowntime.deploy collection
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+---
+module: haproxy_info
+short_description: Read the state and counters of HAProxy backends and servers
+version_added: 0.1.0
+description:
+  - Reads the HAProxy Runtime API (C(show info), C(show servers state), C(show stat)) and returns the
+    version, pid and uptime of HAProxy and, for each backend, its servers with their administrative and
+    operational state, status, last check, weight, sessions, queue, response counters and times.
+  - Changes nothing; works with a socket of any level (C(user), C(operator) or C(admin)).
+options:
+  backend:
+    description:
+      - Only return this backend. The task fails if HAProxy has no backend of this name.
+      - All backends when omitted.
+    type: str
+extends_documentation_fragment:
+  - zerodowntime.deploy.haproxy_socket
+attributes:
+  check_mode:
+    description: Runs normally in check mode; it only reads.
+    support: full
+  diff_mode:
+    description: Reports no diff; it changes nothing.
+    support: none
+seealso:
+  - module: zerodowntime.deploy.haproxy_server
+author:
+  - zerodowntime.deploy maintainers (@zerodowntime)
+'''
+
+EXAMPLES = r'''
+- name: Read the web backend of the balancer
+  zerodowntime.deploy.haproxy_info:
+    backend: web
+  register: __lb_web
+  delegate_to: lb1
+
+- name: Assert that app1 is back in rotation and answering without server errors
+  ansible.builtin.assert:
+    that:
+      - __lb_web.backends.web.servers.app1.admin_state == 'ready'
+      - __lb_web.backends.web.servers.app1.operational_state == 'up'
+      - __lb_web.backends.web.servers.app1.hrsp_5xx == 0
+
+- name: Read every backend through a TCP stats socket
+  zerodowntime.deploy.haproxy_info:
+    socket: tcp://127.0.0.1:9999
+  register: __lb_all
+'''
+
+RETURN = r'''
+haproxy_version:
+  description: Version of the HAProxy process that answered.
+  returned: success
+  type: str
+  sample: 2.6.12-1+deb12u4
+haproxy_pid:
+  description: Its process id.
+  returned: success
+  type: int
+  sample: 1234
+haproxy_uptime:
+  description: Its uptime, in seconds.
+  returned: success
+  type: int
+  sample: 86400
+backends:
+  description:
+    - One entry per backend, keyed by backend name.
+    - C(status), C(sessions), C(queue), C(hrsp_*), C(rtime) and C(ttime) of the backend as a whole.
+    - C(servers) holds one entry per server, keyed by server name.
+    - C(admin_state) is V(ready), V(drain) or V(maint); C(admin_reasons) says why (forced, inherited from a
+      tracked server, from the configuration, address not resolved).
+    - C(operational_state) is V(up), V(down), V(starting) (slowstart) or V(stopping) (NOLB).
+    - C(status) is HAProxy's status string, such as C(UP), C(UP 1/3), C(DOWN 2/3), C(NOLB), C(DRAIN),
+      C(MAINT (via web/app1)), C(no check).
+    - C(check_status) is the result of the last health check, such as C(L7OK) or C(L4CON); null without checks.
+    - C(health_check) and C(agent_check) are V(enabled), V(disabled) or V(not configured).
+    - C(weight) is the current weight, C(initial_weight) the configured one.
+    - C(sessions) are current sessions, C(queue) requests queued on the server.
+    - C(hrsp_1xx) to C(hrsp_5xx) and C(hrsp_other) count HTTP responses by class since HAProxy started
+      (null in TCP mode).
+    - C(rtime) and C(ttime) are the average response and total times of the last 1024 requests, in
+      milliseconds, as HAProxy reports them.
+  returned: success
+  type: dict
+  sample:
+    web:
+      status: UP
+      sessions: 1
+      queue: 0
+      hrsp_1xx: 0
+      hrsp_2xx: 41
+      hrsp_3xx: 0
+      hrsp_4xx: 2
+      hrsp_5xx: 0
+      hrsp_other: 0
+      rtime: 3
+      ttime: 4
+      servers:
+        app1:
+          admin_state: ready
+          admin_reasons: []
+          operational_state: up
+          status: UP
+          check_status: L7OK
+          health_check: enabled
+          agent_check: not configured
+          weight: 100
+          initial_weight: 100
+          sessions: 1
+          queue: 0
+          hrsp_1xx: 0
+          hrsp_2xx: 20
+          hrsp_3xx: 0
+          hrsp_4xx: 1
+          hrsp_5xx: 0
+          hrsp_other: 0
+          rtime: 3
+          ttime: 4
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_common import (
+    haproxy_argument_spec,
+    runtime_from_params,
+    server_summary,
+)
+from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
+    HAProxyCommandError,
+    HAProxyRuntimeError,
+    ServerStats,
+    validate_name,
+)
+
+_BACKEND_FIELDS = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other",
+                   "rtime", "ttime")
+
+
+def read_backends(client, backend=None):
+    """Join ``show stat`` and ``show servers state`` into the returned dict.
+
+    Args: client (HAProxyRuntime); backend (str or None for all).
+    Returns: dict backend name -> dict (see RETURN).
+    Raises: HAProxyCommandError (unknown backend), HAProxyConnectionError.
+    """
+    # Types 2|4: the backend's own row and its servers' rows.
+    rows = client.show_stat(backend, types=6) if backend else client.show_stat()
+    states = {(s.backend, s.server): s for s in client.show_servers_state(backend)}
+    backends = {}
+    for row in rows:
+        name, kind = row.get("pxname"), row.get("svname")
+        if kind == "FRONTEND" or (backend and name != backend):
+            continue
+        stats = ServerStats.from_row(row)
+        if kind == "BACKEND":
+            entry = backends.setdefault(name, dict(servers={}))
+            entry.update(status=stats.status.text, sessions=stats.scur, queue=stats.qcur)
+            entry.update({f: getattr(stats, f) for f in _BACKEND_FIELDS})
+            continue
+        state = states.get((name, kind))
+        if state is None:
+            continue  # a proxy without servers state: not a backend server
+        entry = backends.setdefault(name, dict(servers={}))
+        entry["servers"][kind] = server_summary(state, stats)
+    return backends
+
+
+def main():
+    argument_spec = haproxy_argument_spec()
+    argument_spec.update(backend=dict(type="str"))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    backend = module.params["backend"]
+    try:
+        if backend is not None:
+            validate_name(backend, "backend")
+        client = runtime_from_params(module.params)
+        info = client.show_info()
+        try:
+            backends = read_backends(client, backend)
+        except HAProxyCommandError as exc:
+            if backend and exc.answer and exc.answer.startswith(("Can't find backend", "No such proxy")):
+                module.fail_json(msg="backend '%s' does not exist on HAProxy socket %s"
+                                 % (backend, client.socket))
+            raise
+    except HAProxyRuntimeError as exc:
+        module.fail_json(msg=str(exc))
+    if backend is not None and backend not in backends:
+        module.fail_json(msg="backend '%s' does not exist on HAProxy socket %s (it may be a frontend)"
+                         % (backend, client.socket))
+    module.exit_json(changed=False, haproxy_version=info.version, haproxy_pid=info.pid,
+                     haproxy_uptime=info.uptime, backends=backends)
+
+
+if __name__ == "__main__":
+    main()
