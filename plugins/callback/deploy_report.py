@@ -9,7 +9,7 @@ type: aggregate
 short_description: Write a JSON report of a deploy and print a per-host summary table
 version_added: 0.1.0
 author:
-  - zerodowntime.deploy maintainers
+  - zerodowntime.deploy maintainers (@zerodowntime)
 description:
   - Times every task per host and adds the time to the deploy phase the task belongs to
     (preflight, build, migrate, drain, deploy, health, enable, or any other name).
@@ -100,7 +100,7 @@ REPORT_FACT = "zerodowntime_report"
 # Usual order of a deploy; phases not listed here follow in order of first appearance.
 KNOWN_PHASES = ("preflight", "build", "migrate", "drain", "deploy", "health", "enable")
 # Keys the callback owns in a host entry; published data cannot overwrite them.
-OWN_KEYS = frozenset(("result", "phases", "failure", "rescued_failures", "stats"))
+OWN_KEYS = frozenset(("result", "phases", "failure", "rescued_failures", "stats", "left_out_of_rotation"))
 MSG_MAX_CHARS = 2000
 
 
@@ -407,6 +407,9 @@ class CallbackModule(CallbackBase):
                 failure=ended_by,
                 rescued_failures=[f for f in failures if f is not ended_by],
                 stats=summary,
+                # The rotation role publishes in_rotation after every drain
+                # and enable; a host that stopped in between is still drained.
+                left_out_of_rotation=entry.get("in_rotation") is False,
             )
             hosts[host_name] = out
         failed = any(h["result"] in ("failed", "unreachable") for h in hosts.values())
@@ -448,6 +451,12 @@ class CallbackModule(CallbackBase):
         for name, host in hosts.items():
             if host["failure"]:
                 self._display.display(f"{name}: {host['failure']['msg']}", color=C.COLOR_ERROR)
+            if host["left_out_of_rotation"]:
+                self._display.display(
+                    f"{name} is left OUT OF ROTATION (drained) on the balancers: "
+                    f"{', '.join(sorted(host.get('drained_on') or {})) or 'see the report'}",
+                    color=C.COLOR_ERROR,
+                )
         if path:
             self._display.display(f"deploy report written to {path}")
         self._display.display("")

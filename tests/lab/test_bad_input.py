@@ -90,7 +90,15 @@ def test_a_wrong_balancer_setting_fails_the_drain_and_leaves_the_host_in_rotatio
     rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true", *extra)
     assert rc != 0
     failure = report["hosts"]["app1"]["failure"]
-    assert failure["phase"] == "drain"
+    assert "app1 failed in phase drain" in failure["msg"]
     assert expected in failure["msg"]
+    assert "No further host was touched" in failure["msg"]
     assert report["hosts"]["app2"]["result"] == "not_run"
     assert balancer_states() == {host: ("0", "2") for host in APP_HOSTS}
+
+
+def test_a_failed_deploy_releases_its_deploy_lock(tmp_path):
+    deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true", "-e", "deploy_backend=nosuch")
+    held = subprocess.run(["docker", "exec", "lb1", "ls", "/var/lib/zerodowntime/locks"],
+                          capture_output=True, text=True, check=True)
+    assert held.stdout.split() == []
