@@ -10,9 +10,16 @@
 #   V/bin/pip install --no-index --find-links wheels -r requirements.txt
 #
 # Usage: examples/demoapp/build.sh RELEASE [OUTDIR]
-#   RELEASE  a line of releases/ORDER; the tree is src/ plus every patch in
-#            ORDER up to and including RELEASE's own
+#        examples/demoapp/build.sh --chain RELEASE
+#   RELEASE  a release named in releases/ORDER; its tree is src/ plus the
+#            patch of every release on its chain (see the top of ORDER)
 #   OUTDIR   default: <repo>/build/artifacts
+#   --chain  print RELEASE's chain, base first, one release a line, and stop
+#
+# The wheel's version is RELEASE with its first "-" made a "+" (PEP 440 local
+# version: 1.1.1-unhealthy builds demoapp 1.1.1+unhealthy); RELEASE itself
+# goes into demoapp/_release.py, which /version and X-Release report.
+#
 # Environment:
 #   PYTHON               interpreter whose pip builds the wheels (python3);
 #                        its version must be the hosts' (x86_64 glibc Linux)
@@ -32,16 +39,61 @@ order="$here/releases/ORDER"
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
 
-[[ $# -ge 1 && $# -le 2 ]] || die "usage: examples/demoapp/build.sh RELEASE [OUTDIR]"
+usage="usage: examples/demoapp/build.sh RELEASE [OUTDIR] | --chain RELEASE"
+chain_only=0
+if [[ ${1:-} == --chain ]]; then
+    [[ $# -eq 2 ]] || die "$usage"
+    chain_only=1
+    shift
+fi
+[[ $# -ge 1 && $# -le 2 ]] || die "$usage"
 release="$1"
 outdir="${2:-$root/build/artifacts}"
 python="${PYTHON:-python3}"
 cache="${DEMOAPP_WHEEL_CACHE:-$root/build/cache/demoapp-wheels}"
 
-# Checked before anything touches the disk or the network, so a typo costs
-# nothing and says what is wrong.
-grep -qxF -- "$release" "$order" \
+# releases/ORDER, read into the parent of every release (empty for the base).
+# A plain line continues the main line; "RELEASE from BASE" branches off an
+# earlier release. Checked whole before anything touches the disk or the
+# network, so a typo costs nothing and says what is wrong.
+declare -A parent=()
+name_re='[0-9][a-z0-9.-]*'
+mainline=""
+lineno=0
+while IFS= read -r line || [[ -n $line ]]; do
+    lineno=$((lineno + 1))
+    [[ $line =~ ^[[:space:]]*(#.*)?$ ]] && continue
+    [[ $line =~ ^[[:space:]]*($name_re)([[:space:]]+from[[:space:]]+($name_re))?[[:space:]]*$ ]] \
+        || die "${order#"$root"/}:$lineno: expected 'RELEASE' or 'RELEASE from BASE', got '$line'"
+    name="${BASH_REMATCH[1]}"
+    base="${BASH_REMATCH[3]}"
+    [[ -z ${parent[$name]+set} ]] \
+        || die "${order#"$root"/}:$lineno: $name is listed twice"
+    if [[ -n $base ]]; then
+        [[ -n ${parent[$base]+set} ]] \
+            || die "${order#"$root"/}:$lineno: $name is from $base, which no line above names"
+    else
+        base="$mainline"
+        mainline="$name"
+    fi
+    parent[$name]="$base"
+done < "$order"
+
+[[ -n ${parent[$release]+set} ]] \
     || die "release $release is not in ${order#"$root"/}"
+# The chain: the base first, RELEASE last. Every BASE is on an earlier line,
+# so following parents always ends at the base.
+chain=()
+step="$release"
+while [[ -n $step ]]; do
+    chain=("$step" "${chain[@]}")
+    step="${parent[$step]}"
+done
+if ((chain_only)); then
+    printf '%s\n' "${chain[@]}"
+    exit 0
+fi
+wheel_version="${release/-/+}"
 
 artifact="$outdir/demoapp-$release.tar.gz"
 if [[ -f $artifact && -f $artifact.sha256 && ${FORCE:-0} != 1 ]]; then
@@ -69,34 +121,54 @@ tmp_artifact="$outdir/.demoapp-$release.tar.gz.$$"
 trap 'rm -rf "$work" "$tmp_artifact" "$tmp_artifact.sha256"' EXIT
 
 # The tree of this release: the base source plus the patch of every release
-# up to it, in ORDER's order. A release without a patch file changes nothing
+# on its chain, base first. A release without a patch file changes nothing
 # (1.0.0 is src/ itself). --fuzz=0: a patch that no longer applies exactly is
 # a broken stack, not something to guess around.
 tree="$work/tree"
 mkdir -p "$tree"
 tar -C "$here/src" --exclude=__pycache__ --exclude='*.egg-info' --exclude=./build \
     -cf - . | tar -C "$tree" -xf -
-while IFS= read -r step; do
-    [[ -n $step ]] || continue
+for step in "${chain[@]}"; do
     if [[ -f $here/releases/$step.patch ]]; then
         log "applying releases/$step.patch"
         patch -d "$tree" -p1 --batch --forward --fuzz=0 --no-backup-if-mismatch --quiet \
             < "$here/releases/$step.patch" >&2 \
-            || die "releases/$step.patch does not apply on top of the releases before it"
+            || die "releases/$step.patch does not apply on the tree of ${parent[$step]}"
     fi
-    [[ $step == "$release" ]] && break
-done < "$order"
+done
 
-# pyproject's version is what the installed app reports as its release; an
-# artifact named 1.1.0 that answers 1.0.0 would fool every deploy check.
-tree_version="$("$python" - "$tree/pyproject.toml" <<'EOF'
+# The release name is what the app reports (/version, X-Release), through a
+# module written here rather than read from the wheel's metadata: the
+# metadata holds the PEP 440 form, and a deploy asked for 1.1.1-unhealthy
+# must see 1.1.1-unhealthy answer.
+printf '# Written by build.sh: the release as releases/ORDER names it.\nRELEASE = %s\n' \
+    "'$release'" > "$tree/demoapp/_release.py"
+
+# pyproject's version must be this release's wheel version, in the canonical
+# PEP 440 form, or setuptools would rename the wheel and requirements.txt
+# would pin a version nobody asked for; and an artifact named 1.1.0 holding a
+# 1.0.0 wheel would fool every deploy check.
+tree_version="$("$python" - "$tree/pyproject.toml" "$wheel_version" <<'EOF'
 import sys, tomllib
-with open(sys.argv[1], "rb") as f:
+try:
+    from packaging.version import InvalidVersion, Version
+except ImportError:  # no packaging of its own: pip's copy
+    from pip._vendor.packaging.version import InvalidVersion, Version
+
+pyproject, wanted = sys.argv[1:]
+try:
+    canonical = str(Version(wanted))
+except InvalidVersion:
+    canonical = None
+if canonical != wanted:
+    sys.exit(f"build.sh: error: the release name makes the wheel version {wanted},"
+             " which is not a canonical PEP 440 version")
+with open(pyproject, "rb") as f:
     print(tomllib.load(f)["project"]["version"])
 EOF
-)"
-[[ $tree_version == "$release" ]] \
-    || die "the tree for $release has version $tree_version in pyproject.toml; its patch must set $release"
+)" || exit 1
+[[ $tree_version == "$wheel_version" ]] \
+    || die "the tree for $release has version $tree_version in pyproject.toml; its patch must set $wheel_version"
 
 # Dependency wheels and the build backend are kept in one cache shared by all
 # releases: try it offline first, and only go to the index when a pin or the
@@ -130,10 +202,10 @@ SOURCE_DATE_EPOCH="$epoch" \
 # host then runs in hash-checking mode and installs nothing but these files.
 # A wheel built from source here (plain linux_x86_64 tag) would be linked
 # against this machine's libraries; only pure or manylinux wheels ship.
-"$python" - "$wheels" "$release" > "$work/stage/requirements.txt" <<'EOF'
+"$python" - "$wheels" "$release" "$wheel_version" > "$work/stage/requirements.txt" <<'EOF'
 import hashlib, pathlib, re, sys
 
-wheels, release = pathlib.Path(sys.argv[1]), sys.argv[2]
+wheels, release, wheel_version = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 pins = {}
 for wheel in sorted(wheels.glob("*.whl")):
     name, version, *_, platform = wheel.stem.split("-")
@@ -142,10 +214,11 @@ for wheel in sorted(wheels.glob("*.whl")):
     name = re.sub(r"[-_.]+", "-", name).lower()
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     pins[name] = (version, digest)
-if pins.get("demoapp", (None,))[0] != release:
-    sys.exit(f"build.sh: error: the wheelhouse has no demoapp {release} wheel")
+if pins.get("demoapp", (None,))[0] != wheel_version:
+    sys.exit(f"build.sh: error: the wheelhouse has no demoapp {wheel_version} wheel")
 
-print(f"# demoapp {release}: the complete set of wheels in wheels/, with hashes.")
+print(f"# demoapp {release} (wheel version {wheel_version}): the complete set of")
+print("# wheels in wheels/, with hashes.")
 print("# pip install --no-index --find-links wheels -r requirements.txt")
 for name in ["demoapp"] + sorted(set(pins) - {"demoapp"}):
     version, digest = pins[name]
@@ -165,5 +238,5 @@ printf '%s  %s\n' "$digest" "${artifact##*/}" > "$tmp_artifact.sha256"
 mv -f "$tmp_artifact" "$artifact"
 mv -f "$tmp_artifact.sha256" "$artifact.sha256"
 
-log "$(du -h "$artifact" | cut -f1) $(ls "$wheels" | wc -l) wheels, sha256 $digest"
+log "$(du -h "$artifact" | cut -f1) $(find "$wheels" -name '*.whl' | wc -l) wheels, sha256 $digest"
 printf '%s\n' "$artifact"

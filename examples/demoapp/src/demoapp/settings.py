@@ -57,6 +57,10 @@ ALLOWED_HOSTS = _env_list('DJANGO_ALLOWED_HOSTS', '*')
 
 INSTALLED_APPS = [
     'django.contrib.contenttypes',
+    # `manage.py lintmigrations`: the deploy lints a release's pending
+    # migrations against the live database before applying any of them, so
+    # the command must ship in every release, the first one included.
+    'django_migration_linter',
     'visits',
 ]
 
