@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: venv collection images artifacts lab demo test test-unit test-integration test-molecule lab-destroy clean
+.PHONY: venv collection images artifacts lab demo test test-unit test-integration test-molecule lint lab-destroy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
@@ -42,7 +42,14 @@ test-integration: venv collection
 test-molecule: venv collection images artifacts
 	molecule test -s default
 
-test: test-unit test-integration test-molecule
+# YAML style, Ansible practices (production profile, offline) and
+# ansible-test sanity on a snapshot of the collection.
+lint: venv collection
+	yamllint .
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections ansible-lint
+	scripts/sanity.sh
+
+test: lint test-unit test-integration test-molecule
 
 lab-destroy: venv
 	molecule destroy -s default

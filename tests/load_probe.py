@@ -371,7 +371,7 @@ class Probe:
                 index += 1
             duration_s = cfg.duration if self._stopped_by == "duration" else min(loop.time() - t0, cfg.duration)
             if pending:
-                _, late = await asyncio.wait(set(pending), timeout=cfg.timeout + 2 * DEADLINE_MARGIN)
+                late = (await asyncio.wait(set(pending), timeout=cfg.timeout + 2 * DEADLINE_MARGIN))[1]
                 for task in late:
                     task.cancel()
                 if late:

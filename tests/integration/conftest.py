@@ -361,3 +361,50 @@ def run_module():
     """run_module(name, args, check=False, diff=False) -> result dict;
     run_module.start(...) -> AnsibleRun for a run in the background."""
     return ModuleRunner()
+
+
+# -- the collection as users get it: built, then installed -------------------
+
+VENV_BIN = pathlib.Path(sys.executable).parent
+
+
+def tool(name):
+    """Path of an Ansible command-line tool of the test's virtualenv."""
+    path = VENV_BIN / name
+    return str(path) if path.exists() else (shutil.which(name) or name)
+
+
+def clean_env(**extra):
+    """The environment without any ANSIBLE_* setting of the caller (the
+    Makefile exports ANSIBLE_CONFIG, which points at the work tree), with the
+    virtualenv first on PATH, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["PATH"] = "%s%s%s" % (VENV_BIN, os.pathsep, env.get("PATH", ""))
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_HOST_KEY_CHECKING="0")
+    env.update(extra)
+    return env
+
+
+def install_collection(tarball, dest):
+    """`ansible-galaxy collection install --offline` of a built tarball into
+    dest (a collections path: dest/ansible_collections/...)."""
+    proc = subprocess.run([tool("ansible-galaxy"), "collection", "install", "--offline", "--force",
+                           "-p", str(dest), str(tarball)],
+                          cwd=str(dest.parent), env=clean_env(), capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dest
+
+
+@pytest.fixture(scope="session")
+def collection_tarball(tmp_path_factory):
+    """The collection built by `ansible-galaxy collection build` from the
+    work tree, as galaxy.yml's build_ignore shapes it."""
+    out = tmp_path_factory.mktemp("galaxy-build")
+    proc = subprocess.run([tool("ansible-galaxy"), "collection", "build", "--output-path", str(out), str(ROOT)],
+                          cwd=str(out), env=clean_env(), capture_output=True, text=True, check=False,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tarballs = list(out.glob("*.tar.gz"))
+    assert len(tarballs) == 1, tarballs
+    return tarballs[0]

@@ -58,7 +58,7 @@ def test_hosts_were_drained_one_at_a_time():
         for host, entry in report["deploy"]["hosts"].items()
         if host in APP_HOSTS
     )
-    for (_, previous_end), (next_start, _) in zip(windows, windows[1:]):
+    for (_start, previous_end), (next_start, _end) in zip(windows, windows[1:]):
         assert next_start >= previous_end
 
 

@@ -260,7 +260,7 @@ def test_sigterm_stops_the_cli_and_the_json_is_still_written(app, tmp_path):
             time.sleep(0.05)
         time.sleep(0.3)
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=10)
+        stderr = proc.communicate(timeout=10)[1]
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
