@@ -39,8 +39,12 @@ test-unit: venv collection
 test-integration: venv collection
 	$(PY) -m pytest -q tests/integration
 
+# The lab scenarios, one after the other (they share the base image; each
+# creates and destroys its own containers).
+MOLECULE_SCENARIOS ?= default
+
 test-molecule: venv collection images artifacts
-	molecule test -s default
+	set -e; for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done
 
 # YAML style, Ansible practices (production profile, offline) and
 # ansible-test sanity on a snapshot of the collection.
