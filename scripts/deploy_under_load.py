@@ -26,7 +26,7 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PHASES = ("stage", "migrate", "drain", "deploy", "health", "enable", "post_migrate", "rollback")
+PHASES = ("migrate", "drain", "deploy", "health", "enable", "post_migrate", "rollback")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -43,6 +43,8 @@ __all__ = [
     "OP_STOPPED", "OP_STARTING", "OP_RUNNING", "OP_STOPPING",
     "CHK_ST_CONFIGURED", "CHK_ST_ENABLED", "CHK_ST_PAUSED", "CHK_ST_AGENT",
     "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_READ_TIMEOUT", "DEFAULT_POLL_INTERVAL",
+    "MapInfo", "MapEntry", "parse_show_maps", "parse_show_map",
+    "validate_map_name", "validate_map_token",
 ]
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -146,6 +148,18 @@ _STATUS = re.compile(
 
 _WEIGHT = re.compile(r"^\s*(?P<value>\d+)\s*(?P<pct>%?)\s*$")
 
+# A map is named on the CLI by the file name it was loaded from, as written
+# in the configuration, or by "#<id>" from "show map". The CLI splits a line
+# on blanks and on ";" (several commands on one line) and unescapes
+# backslashes, so map names, keys and values holding any of those are
+# refused rather than sent in a form HAProxy would read differently.
+_MAP_NAME = re.compile(r"^(?:#-?\d+|[^\s;\\#][^\s;\\]*)$")
+_MAP_TOKEN = re.compile(r"^[^\s;\\]+$")
+# One entry of "show map <map>": its reference (a pointer), key and value.
+_MAP_ENTRY = re.compile(r"^(?P<ref>0x[0-9a-fA-F]+) (?P<key>\S+)(?: (?P<value>.*))?$")
+# One map of "show map": "<id> (<file>) <description>".
+_MAP_INFO = re.compile(r"^(?P<id>-?\d+) \((?P<name>[^)]*)\)(?: (?P<description>.*))?$")
+
 
 class HAProxyRuntimeError(Exception):
     """Base of every error raised by this client.
@@ -220,6 +234,36 @@ def validate_name(value, what="name"):
         raise HAProxyArgumentError(
             "invalid %s %r: HAProxy names contain only letters, digits and '.-_:'"
             % (what, value))
+    return value
+
+
+def validate_map_name(value):
+    """Return ``value`` if it can name a map on the Runtime API.
+
+    Args: value (str): the map's file name as written in the configuration
+    (``/etc/haproxy/bluegreen.map``) or ``#<id>`` as listed by ``show map``.
+    Returns: value unchanged.
+    Raises: HAProxyArgumentError for an empty name, or one holding a blank,
+    ``;`` or ``\\``, which the CLI would split or unescape.
+    """
+    if not isinstance(value, str) or not _MAP_NAME.match(value):
+        raise HAProxyArgumentError(
+            "invalid map %r: give the map's file name as in the configuration, or #<id>, "
+            "without blanks, ';' or '\\'" % (value,))
+    return value
+
+
+def validate_map_token(value, what="key"):
+    """Return ``value`` if it can be sent as a map key or value.
+
+    Args: value (str); what (str) names it in the error message.
+    Returns: value unchanged.
+    Raises: HAProxyArgumentError for an empty string, or one holding a
+    blank, ``;`` or ``\\``.
+    """
+    if not isinstance(value, str) or not _MAP_TOKEN.match(value):
+        raise HAProxyArgumentError(
+            "invalid map %s %r: it must be non-empty, without blanks, ';' or '\\'" % (what, value))
     return value
 
 
@@ -645,6 +689,81 @@ def expected_weight(weight, iweight):
     return min(iweight * min(value, 25600) // 100, 256)
 
 
+@dataclass(frozen=True)
+class MapInfo:
+    """One map of ``show map`` (no argument).
+
+    Fields: id (int, usable as ``#<id>``), name (str: the file it was loaded
+    from, the name the other map commands take), description (str, the rest
+    of the line), entries (int from ``entry_cnt=``, or None when absent).
+    """
+
+    id: int
+    name: str
+    description: str = ""
+    entries: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class MapEntry:
+    """One entry of ``show map <map>``.
+
+    Fields: ref (str: HAProxy's reference of the entry, a pointer such as
+    ``0x5586c1e0d2f0``; changes when an entry is deleted and added again),
+    key (str), value (str; empty for a key without value).
+    """
+
+    ref: str
+    key: str
+    value: str
+
+
+def parse_show_maps(text):
+    """Parse the answer of ``show map`` without argument: the loaded maps.
+
+    Args: text (str): a header ``# id (file) description``, then one line per
+    map, then an empty line.
+    Returns: list of MapInfo, in HAProxy's order (empty when no map is loaded).
+    Raises: ValueError if the header is missing or a line is malformed.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# id"):
+        raise ValueError("not a 'show map' answer: %r" % _first_line(text))
+    maps = []
+    for line in lines[1:]:
+        match = _MAP_INFO.match(line.strip())
+        if not match:
+            raise ValueError("malformed 'show map' line: %r" % line)
+        description = match.group("description") or ""
+        count = re.search(r"\bentry_cnt=(\d+)", description)
+        maps.append(MapInfo(id=int(match.group("id")), name=match.group("name"),
+                            description=description,
+                            entries=int(count.group(1)) if count else None))
+    return maps
+
+
+def parse_show_map(text):
+    """Parse the answer of ``show map <map>``: the map's entries.
+
+    Args: text (str): one ``<ref> <key> <value>`` line per entry, then an
+    empty line; an empty map answers the empty line alone.
+    Returns: list of MapEntry, in HAProxy's order (a key added twice appears
+    twice).
+    Raises: ValueError if a line is not an entry (an error text HAProxy
+    printed instead).
+    """
+    entries = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        match = _MAP_ENTRY.match(line.rstrip("\r"))
+        if not match:
+            raise ValueError("not a 'show map <map>' line: %r" % line)
+        entries.append(MapEntry(ref=match.group("ref"), key=match.group("key"),
+                                value=match.group("value") or ""))
+    return entries
+
+
 class HAProxyRuntime(object):
     """A connection factory and command set for one HAProxy stats socket.
 
@@ -995,6 +1114,85 @@ class HAProxyRuntime(object):
             HAProxyConnectionError, HAProxyArgumentError.
         """
         self.run("shutdown sessions server %s" % self._target(backend, server))
+
+    # -- maps --------------------------------------------------------------
+
+    def show_maps(self):
+        """The maps HAProxy has loaded (``show map``).
+
+        Returns: list of MapInfo.
+        Raises: HAProxyCommandError, HAProxyConnectionError.
+        """
+        return self._read("show map", parse_show_maps)
+
+    def show_map(self, map_name):
+        """The entries of one map (``show map <map>``).
+
+        Args: map_name (str): the map's file name as in the configuration, or
+            ``#<id>``.
+        Returns: list of MapEntry (empty for an empty map).
+        Raises: HAProxyCommandError (``Unknown map identifier. Please use
+            #<id> or <file>.``), HAProxyConnectionError, HAProxyArgumentError.
+        """
+        command = "show map %s" % validate_map_name(map_name)
+        answer = self.execute(command)
+        # Unlike the other reads, an empty answer is valid: an empty map.
+        if is_error_answer(answer):
+            raise self._error(command, answer)
+        try:
+            return parse_show_map(answer)
+        except ValueError:
+            raise self._error(command, answer)
+
+    def map_values(self, map_name, key):
+        """The values of ``key`` in a map, in HAProxy's order.
+
+        Args: map_name, key (str).
+        Returns: list of str: empty when the map has no such key, more than
+            one value when the key was added several times.
+        Raises: as show_map.
+        """
+        validate_map_token(key, "key")
+        return [entry.value for entry in self.show_map(map_name) if entry.key == key]
+
+    def set_map(self, map_name, key, value):
+        """Change the value of every entry of ``key`` (``set map <map> <key>
+        <value>``). Takes effect for the next lookup; no reload. HAProxy does
+        not write the map file.
+
+        Args: map_name (str), key (str), value (str).
+        Returns: None (HAProxy answers an empty line on success).
+        Raises: HAProxyCommandError (``entry not found.`` when the map has no
+            such key, ``Unknown map identifier...``), HAProxyPermissionError,
+            HAProxyConnectionError, HAProxyArgumentError.
+        """
+        self.run("set map %s %s %s" % (validate_map_name(map_name), validate_map_token(key, "key"),
+                                       validate_map_token(value, "value")))
+
+    def add_map(self, map_name, key, value):
+        """Add an entry (``add map <map> <key> <value>``). A key already in
+        the map gets a second entry; lookups then find the first one, so use
+        set_map to change an existing key.
+
+        Args: map_name (str), key (str), value (str).
+        Returns: None.
+        Raises: HAProxyCommandError (``Unknown map identifier...``),
+            HAProxyPermissionError, HAProxyConnectionError,
+            HAProxyArgumentError.
+        """
+        self.run("add map %s %s %s" % (validate_map_name(map_name), validate_map_token(key, "key"),
+                                       validate_map_token(value, "value")))
+
+    def del_map(self, map_name, key):
+        """Delete every entry of ``key`` (``del map <map> <key>``).
+
+        Args: map_name (str), key (str).
+        Returns: None.
+        Raises: HAProxyCommandError (``Key not found.``, ``Unknown map
+            identifier...``), HAProxyPermissionError, HAProxyConnectionError,
+            HAProxyArgumentError.
+        """
+        self.run("del map %s %s" % (validate_map_name(map_name), validate_map_token(key, "key")))
 
     # -- waits -------------------------------------------------------------
 

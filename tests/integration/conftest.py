@@ -239,9 +239,11 @@ backend api
 
     def admin_snapshot(self):
         """What a module may change, for every server: (admin state, weight,
-        check state, agent state) by (backend, server)."""
+        check state, agent state) by (backend, server). The checks' in-progress
+        bit (0x01) is left out: it flips with every check, at 200 ms here."""
         return {(s["be_name"], s["srv_name"]):
-                (s["srv_admin_state"], s["srv_uweight"], s["srv_check_state"], s["srv_agent_state"])
+                (s["srv_admin_state"], s["srv_uweight"], int(s["srv_check_state"]) & ~0x01,
+                 int(s["srv_agent_state"]) & ~0x01)
                 for s in self.servers_state()}
 
     def server(self, backend, server):

@@ -1,0 +1,122 @@
+"""Verify the reports of the deploys behind two balancers (controller side).
+
+The side effect of molecule/ha_pair wrote them with
+scripts/deploy_under_probes.py, one load probe per balancer:
+
+- build/ha-pair-report.json: 1.0.0 -> 1.1.0, every host drained on both;
+- build/ha-pair-lb2-readonly-report.json: a deploy of 1.0.0 while ha-lb2's
+  socket for the deploy can read but not drain: ha-lb1 drains ha-app1,
+  ha-lb2 refuses;
+- build/ha-pair-lb2-missing-report.json: the same with no socket at all;
+- build/ha-pair-app1-service.json: ha-app1's service (main pid, start time)
+  and current release before and after the two failed deploys.
+"""
+
+import datetime
+import json
+import pathlib
+
+import pytest
+
+testinfra_hosts = ["local://"]
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+APP_HOSTS = ["ha-app1", "ha-app2"]
+BALANCERS = ["ha-lb1", "ha-lb2"]
+FAILED_CASES = ["lb2-readonly", "lb2-missing"]
+
+
+def _load(name):
+    return json.loads((ROOT / "build" / name).read_text())
+
+
+def _when(report, probe):
+    """Where the probe's failed requests fall in the deploy: for each second
+    with failures, the phases that hosts were in (for the assertion message)."""
+    started = datetime.datetime.fromisoformat(probe["started"])
+    spans = []
+    for host, entry in report["deploy"].get("hosts", {}).items():
+        for phase, timing in entry.get("phases", {}).items():
+            spans.append((host, phase, datetime.datetime.fromisoformat(timing["start"]),
+                          datetime.datetime.fromisoformat(timing["end"])))
+    seconds = {}
+    for bucket in probe["timeline"]:
+        if bucket["failed"]:
+            moment = started + datetime.timedelta(seconds=bucket["t"])
+            seconds[bucket["t"]] = dict(failures=bucket["failures"], during=sorted(
+                "%s:%s" % (host, phase) for host, phase, start, end in spans
+                if start - datetime.timedelta(seconds=1) <= moment <= end + datetime.timedelta(seconds=1)))
+    return seconds
+
+
+def test_the_deploy_failed_no_request_through_either_balancer():
+    report = _load("ha-pair-report.json")
+    assert report["ansible_rc"] == 0
+    assert sorted(report["probes"]) == ["http://127.0.0.1:8081/", "http://127.0.0.1:8082/"]
+    for url, probe in report["probes"].items():
+        assert probe["requests_total"] >= 1000, url
+        assert probe["requests_failed"] == 0, (url, probe["outcomes"], _when(report, probe))
+        assert probe["releases_seen"] == ["1.0.0", "1.1.0"], url
+
+
+def test_every_app_host_was_drained_and_enabled_on_both_balancers():
+    hosts = _load("ha-pair-report.json")["deploy"]["hosts"]
+    for host in APP_HOSTS:
+        assert hosts[host]["drained_on"] == {lb: "DRAIN" for lb in BALANCERS}, host
+        assert hosts[host]["enabled_on"] == {lb: "UP" for lb in BALANCERS}, host
+        assert {"drain", "deploy", "health", "enable"} <= set(hosts[host]["phases"]), host
+    assert _load("ha-pair-report.json")["release_by_host"] == {host: "1.1.0" for host in APP_HOSTS}
+
+
+@pytest.mark.parametrize("case", FAILED_CASES)
+def test_a_balancer_that_cannot_drain_fails_the_deploy_naming_it(case):
+    report = _load(f"ha-pair-{case}-report.json")
+    assert report["ansible_rc"] == 2
+    app1 = report["deploy"]["hosts"]["ha-app1"]
+    assert app1["result"] == "failed"
+    assert "ha-app1 failed in phase drain" in app1["failure"]["msg"], app1["failure"]
+    assert "balancer ha-lb2 could not" in app1["failure"]["msg"], app1["failure"]
+
+
+def test_a_balancer_that_cannot_be_read_is_named_and_nothing_is_left_to_check():
+    msg = _load("ha-pair-lb2-missing-report.json")["deploy"]["hosts"]["ha-app1"]["failure"]["msg"]
+    assert "balancer ha-lb2 could not be read" in msg and "/run/haproxy/missing.sock" in msg
+    # ha-app1 was drained nowhere: there is nothing to put back, so the
+    # failure must not send the operator to check the balancers.
+    assert "Putting the host back failed" not in msg, msg
+
+
+@pytest.mark.parametrize("case", FAILED_CASES)
+def test_the_deploy_stops_before_the_app_is_touched_and_touches_no_other_host(case):
+    hosts = _load(f"ha-pair-{case}-report.json")["deploy"]["hosts"]
+    # Nothing of the deploy phase ran on ha-app1: no switch, no restart.
+    assert "deploy" not in hosts["ha-app1"]["phases"], hosts["ha-app1"]["phases"]
+    assert hosts["ha-app2"]["result"] == "not_run"
+    assert not {"drain", "deploy", "health", "enable"} & set(hosts["ha-app2"]["phases"])
+
+
+def test_after_ha_lb1_drained_and_ha_lb2_refused_the_host_is_back_in_rotation_on_ha_lb1():
+    app1 = _load("ha-pair-lb2-readonly-report.json")["deploy"]["hosts"]["ha-app1"]
+    assert list(app1["drain_failed_on"]) == ["ha-lb2"]
+    assert "level 'operator'" in app1["drain_failed_on"]["ha-lb2"]
+    assert app1["returned_to_rotation_on"] == ["ha-lb1"]
+    assert app1["left_out_of_rotation_on"] == {}
+    assert "Returned to rotation on ha-lb1" in app1["failure"]["msg"]
+
+
+@pytest.mark.parametrize("case", FAILED_CASES)
+def test_no_request_failed_through_either_balancer_during_the_failed_deploy(case):
+    report = _load(f"ha-pair-{case}-report.json")
+    for url, probe in report["probes"].items():
+        assert probe["requests_total"] > 0, url
+        assert probe["requests_failed"] == 0, (url, probe["outcomes"], _when(report, probe))
+        assert probe["releases_seen"] == ["1.1.0"], url
+
+
+def test_the_failed_deploys_neither_stopped_the_app_nor_switched_its_release():
+    before, after = _load("ha-pair-app1-service.json")
+    assert before["current"] == after["current"]
+    assert before["current"].rstrip("/").endswith("releases/1.1.0")
+    assert int(before["MainPID"]) > 0
+    assert (after["MainPID"], after["ActiveEnterTimestampMonotonic"]) == \
+        (before["MainPID"], before["ActiveEnterTimestampMonotonic"])
