@@ -16,7 +16,7 @@ file order and share the lab's state.
 
 import pytest
 
-from conftest import (BALANCER, BLUE, GREEN, Probe, docker, file_backend, live_backend,
+from bg_helpers import (BALANCER, BLUE, GREEN, Probe, docker, file_backend, live_backend,
                       phase_window, run_playbook, servers, snapshot, version, wait_all_up)
 
 testinfra_hosts = ["local://"]

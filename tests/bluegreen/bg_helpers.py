@@ -145,17 +145,20 @@ def run_playbook(playbook, report, *extra, timeout=600):
 class Probe:
     """tests/load_probe.py against the balancer, with every request recorded.
 
-    Use as a context manager: entering starts the probe and waits until
+    `timeout` is the seconds one request may take before it counts as
+    failed (the probe's default, 5). Use as a context manager: entering
+    starts the probe and waits until
     traffic flows plus `settle` seconds; leaving waits `settle` seconds,
     stops it and loads `result` (the probe's document) and `records`
     (every request: t, outcome, failed, latency_ms, release), with `started`,
     the wall-clock time (epoch seconds) no later than its t = 0.
     """
 
-    def __init__(self, workdir, rate=60.0, settle=3.0):
+    def __init__(self, workdir, rate=60.0, settle=3.0, timeout=5.0):
         self.dir = pathlib.Path(workdir)
         self.rate = rate
         self.settle = settle
+        self.timeout = timeout
         self.proc = None
         self.result = None
         self.records = None
@@ -164,7 +167,7 @@ class Probe:
         ready = self.dir / "probe-ready"
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "tests" / "load_probe.py"), "--url", URL, "--rate", str(self.rate),
-             "--duration", "900", "--output", str(self.dir / "probe.json"),
+             "--duration", "900", "--timeout", str(self.timeout), "--output", str(self.dir / "probe.json"),
              "--requests-output", str(self.dir / "requests.jsonl"), "--ready-file", str(ready)])
         deadline = time.monotonic() + 60
         while not ready.exists():
