@@ -53,6 +53,29 @@ CONTROLLER_ACTIONS = frozenset((
 ))
 
 
+# Tasks of zerodowntime.deploy.release that install a release (prerequisites,
+# checks, unpack, virtualenv, pip, marker): the same work for both tools.
+INSTALL_TASK_MARKERS = (
+    "Check that a release and its artifact are named", "Read the artifact's checksum",
+    "Check that the artifact exists", "Ensure Python can create virtualenvs", "service group exists",
+    "unprivileged service user exists", "Ensure the base and releases directories",
+    "Read whether this release is already installed", "Refuse to reinstall", "Fail when the release is not installed",
+    "Ensure the release directory exists", "Unpack the artifact", "Create the release's virtualenv",
+    "Install the pinned wheels", "Mark the release as",
+)
+
+
+def is_install_task(name: str) -> bool:
+    """True for a task of the release role's install steps."""
+    return any(marker in name for marker in INSTALL_TASK_MARKERS)
+
+
+def install_seconds(events: Sequence[Mapping]) -> float:
+    """Seconds spent in install tasks, summed over every host and play (see INSTALL_TASK_MARKERS)."""
+    return sum(e["t1"] - e["t0"] for e in events
+               if e.get("ev") == "task" and e.get("status") != "skipped" and is_install_task(e.get("task", "")))
+
+
 def median(values: Iterable[float | None]) -> float | None:
     """Median of the values that are not None; None when there are none."""
     present = [v for v in values if v is not None]

@@ -485,6 +485,7 @@ class Bench:
             sampler.stop()
             poller.stop()
         load_after = os.getloadavg()
+        others_end = self.lab.others_running()
         systemd = self.systemd_times()
         versions = self.versions()
         events = [json.loads(line) for line in (workdir / "timeline.jsonl").read_text().splitlines()]
@@ -504,7 +505,8 @@ class Bench:
             "outcomes": probe_result["outcomes"], "latency_ms": probe_result.get("latency_ms"),
             "versions_ok": all(v == release for v in versions.values()), "versions": versions,
             "sampler_errors": sampler.errors, "samples": len(sampler.samples),
-            "loadavg_before": load_before, "loadavg_after": load_after, "other_containers": others,
+            "loadavg_before": load_before, "loadavg_after": load_after,
+            "other_containers": sorted(set(others) | set(others_end)),
         })
         log(f"{run_id}: rc {rc}, {record['wall_s']:.1f} s, overhead/host "
             f"{fmt(record['overhead']['overhead_per_host_s'])} s, intrinsic median "
@@ -539,7 +541,15 @@ class Bench:
                         run_id = f"n{size:02d}-{mode}-r{round_no}-{tool}"
                         if self.done(run_id):
                             continue
-                        record = self.measure(tool, mode, round_no, order)
+                        while True:
+                            if self.args.wait_quiet:
+                                wait_quiet(self.lab, OTHER_LABS)
+                            record = self.measure(tool, mode, round_no, order)
+                            busy = [c for c in record["other_containers"] if c.startswith(OTHER_LABS)]
+                            if not (self.args.wait_quiet and busy):
+                                break
+                            # Another lab started during the deploy: its figures are not comparable.
+                            log(f"{run_id}: discarded, other labs ran during it ({', '.join(busy)}); again")
                         order += 1
                         self.results["runs"].append(record)
                         self.save()
@@ -556,6 +566,10 @@ def analyse_run(events: list, samples: list, systemd: dict, polls: dict, hosts: 
     rolling_play, batch_list = analysis.batches(events)
     intrinsic = {h: f["intrinsic_s"] for h, f in per_host.items()}
     over = analysis.overhead(t1 - t0, batch_list, intrinsic)
+    install_s = analysis.install_seconds(events)
+    # The same overhead without the install work (identical for both tools, wherever it runs).
+    over["orchestration_per_host_s"] = (
+        None if over["overhead_s"] is None or not hosts else (over["overhead_s"] - install_s) / len(hosts))
     accounting = analysis.task_accounting(events, rolling_play, hosts)
     plays = [e for e in events if e.get("ev") == "play"]
     end = max((e["t"] for e in events if e.get("ev") == "end"), default=t1)
@@ -567,6 +581,7 @@ def analyse_run(events: list, samples: list, systemd: dict, polls: dict, hosts: 
     gaps = analysis.batch_gaps(events, rolling_play, batch_list)
     return {
         "wall_s": t1 - t0,
+        "install_s": install_s,
         "hosts": per_host,
         "overhead": over,
         "batches": [len(b["hosts"]) for b in batch_list],
@@ -629,13 +644,23 @@ def machine() -> dict:
     }
 
 
-def wait_quiet(lab: lablib.Lab, prefixes: tuple[str, ...], poll_s: float = 30.0) -> None:
-    """Wait until no container of the other labs (names starting with ``prefixes``) runs."""
+def wait_quiet(lab: lablib.Lab, prefixes: tuple[str, ...], poll_s: float = 15.0, settle_s: float = 90.0) -> None:
+    """Wait until no container of the other labs (names starting with ``prefixes``) runs.
+
+    After having waited, also wait until none has run for ``settle_s``: a lab
+    between two scenarios removes its containers and creates new ones.
+    """
+    last_seen = last_log = None
     while True:
         busy = [n for n in lab.others_running() if n.startswith(prefixes)]
-        if not busy:
+        now = time.monotonic()
+        if busy:
+            if last_log is None or now - last_log > 300:
+                log(f"waiting for other labs to finish: {', '.join(busy)}")
+                last_log = now
+            last_seen = now
+        elif last_seen is None or now - last_seen >= settle_s:
             return
-        log(f"waiting for other labs to finish: {', '.join(busy)}")
         time.sleep(poll_s)
 
 
@@ -655,7 +680,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--results", help="results file (default benchmarks/results.json)")
     parser.add_argument("--resume", action="store_true", help="keep results.json and skip the deploys it has")
     parser.add_argument("--wait-quiet", action="store_true",
-                        help="first wait until no ha-*, f-*, bg-* container runs (other labs)")
+                        help="before each deploy wait until no ha-*, f-*, bg-* container runs (other labs), "
+                             "and deploy again when one ran during the deploy")
     parser.add_argument("--keep-lab", action="store_true", help="leave the bm-* containers running")
     parser.add_argument("--destroy", action="store_true", help="only remove the bm-* containers and network")
     parser.add_argument("--report-only", action="store_true", help="only render RESULTS.md and the plot")
