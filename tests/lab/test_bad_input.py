@@ -102,3 +102,17 @@ def test_a_failed_deploy_releases_its_deploy_lock(tmp_path):
     held = subprocess.run(["docker", "exec", "lb1", "ls", "/var/lib/zerodowntime/locks"],
                           capture_output=True, text=True, check=True)
     assert held.stdout.split() == []
+
+
+def test_a_migration_linter_that_cannot_reach_the_database_is_named_and_nothing_is_touched(tmp_path):
+    # 1.2.0 has pending pre-deploy migrations, so the linter must connect;
+    # with a wrong password it crashes instead of judging them.
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.2.0", "-e", "demoapp_db_password=wrong-on-purpose")
+    assert rc != 0
+    failure = report["hosts"]["app1"]["failure"]
+    assert failure["phase"] == "migrate"
+    assert "django-migration-linter could not check the pending migrations of 1.2.0 on app1" in failure["msg"]
+    assert "password authentication failed" in failure["msg"]
+    assert "rejects" not in failure["msg"]
+    assert "wrong-on-purpose" not in out
+    assert_no_app_host_touched(report)
