@@ -377,8 +377,13 @@ def test_a_host_lost_while_drained_stops_the_deploy_is_reported_out_of_rotation_
     for host in ["f-app3", "f-app4"]:
         assert report["hosts"][host]["result"] == "not_run", host
         assert set(phases(report, host)) <= {"stage"}, (host, phases(report, host))
-    # The rescue does not run for an unreachable host: the lock stays.
+    # The rescue does not run for an unreachable host: the lock stays, and
+    # the run says so and how to clear it.
     assert lock is not None and lock["purpose"] == "deploy 1.2.0", lock
+    assert report["deploy_lock"]["held"] is True, report["deploy_lock"]
+    assert report["deploy_lock"]["run_id"] == lock["run_id"], (report["deploy_lock"], lock)
+    hint = [line for line in run.lines if "is still held by this run" in line]
+    assert len(hint) == 1 and "-e deploy_lock_break=true" in hint[0], hint
 
     assert rerun.rc == 0, rerun.output[-3000:]
     assert_no_failed_request(probe)
