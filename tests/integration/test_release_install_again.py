@@ -49,7 +49,7 @@ def test_installing_a_release_the_host_has_skips_the_packages_user_and_directori
     assert run.rc == 0, run.output
     for name in PREPARE_TASKS:
         results = run.results(name)
-        assert len(results) == 1, (name, [task for task, _ in run.tasks])
+        assert len(results) == 1, (name, [task for task, _result in run.tasks])
         assert results[0].get("skipped") is True, (name, results[0])
 
 
@@ -58,7 +58,7 @@ def test_installing_on_a_fresh_host_still_prepares_it_first(tmp_path, base):
 
     for name in PREPARE_TASKS:
         results = run.results(name)
-        assert len(results) == 1, (name, [task for task, _ in run.tasks])
+        assert len(results) == 1, (name, [task for task, _result in run.tasks])
         assert not results[0].get("skipped") and not results[0].get("failed"), (name, results[0])
     # No artifact and nothing installed: the role stops, naming the release.
     assert run.rc != 0
