@@ -22,6 +22,9 @@ description:
   - Roles publish extra report data with C(ansible.builtin.set_fact) of a dict named C(zerodowntime_report)
     (for example C(release_before), C(release_after), balancer states). Each such result is merged
     recursively into the host's report entry. C(no_log) results are censored and publish nothing.
+  - The key C(deploy_lock) of C(zerodowntime_report) (published by the C(deploy_lock) role when it takes
+    and releases the lock) belongs to the run, not to a host; it goes to the report's top level. A run that
+    ends while it still holds the lock prints how to clear it (C(deploy_lock_break=true)).
   - At the end of the playbook it prints one row per host (release before -> after, seconds per phase,
     result) and, when O(report_path) is set, writes the report as JSON (temporary file, then rename).
 requirements:
@@ -50,6 +53,7 @@ options:
 notes:
   - "Report shape (times are ISO 8601 UTC, durations are seconds as floats):
     C({playbook, started, ended, duration_s, result: ok|failed,
+    deploy_lock: {name, host, run_id, held} | null,
     hosts: {HOST: {result: ok|failed|unreachable|not_run,
     phases: {PHASE: {start, end, seconds, tasks}},
     failure: {task, phase, kind: failed|unreachable, msg, time} | null, rescued_failures: [...],
@@ -102,6 +106,8 @@ KNOWN_PHASES = ("preflight", "build", "migrate", "drain", "deploy", "health", "e
 # Keys the callback owns in a host entry; published data cannot overwrite them.
 OWN_KEYS = frozenset(("result", "phases", "failure", "rescued_failures", "stats", "left_out_of_rotation"))
 MSG_MAX_CHARS = 2000
+# Published key that describes the run's deploy lock rather than a host.
+LOCK_KEY = "deploy_lock"
 
 
 def _iso(ts):
@@ -238,6 +244,8 @@ class CallbackModule(CallbackBase):
         # play uuid -> {"targets": [host, ...], "ran": {host, ...}}
         self._plays = {}
         self._play = None
+        # the deploy lock as last published (LOCK_KEY), None if never taken
+        self._lock = None
 
     # ---- bookkeeping -------------------------------------------------------
 
@@ -295,6 +303,9 @@ class CallbackModule(CallbackBase):
         for published in found:
             if not isinstance(published, dict):
                 continue
+            if isinstance(published.get(LOCK_KEY), dict):
+                self._lock = merge_report(self._lock or {}, published[LOCK_KEY])
+            published = {k: v for k, v in published.items() if k != LOCK_KEY}
             clash = OWN_KEYS.intersection(published)
             if clash:
                 self._warn_once(
@@ -419,6 +430,7 @@ class CallbackModule(CallbackBase):
             "ended": _iso(ended),
             "duration_s": round(time.monotonic() - self._started_mono, 3),
             "result": "failed" if failed else "ok",
+            "deploy_lock": dict(self._lock) if self._lock is not None else None,
             "hosts": hosts,
         }
 
@@ -457,6 +469,16 @@ class CallbackModule(CallbackBase):
                     f"{', '.join(sorted(host.get('drained_on') or {})) or 'see the report'}",
                     color=C.COLOR_ERROR,
                 )
+        lock = report.get("deploy_lock")
+        if lock and lock.get("held"):
+            # No rescue runs for an unreachable host, and a failure on the lock
+            # host itself keeps the release from running: say how to clear it.
+            self._display.display(
+                f"The deploy lock {lock.get('name', '?')} on {lock.get('host', '?')} is still held by this run "
+                f"({lock.get('run_id', '?')}): it could not be released. Once no deploy of the application is "
+                "running, run again with -e deploy_lock_break=true to clear it.",
+                color=C.COLOR_ERROR,
+            )
         if path:
             self._display.display(f"deploy report written to {path}")
         self._display.display("")

@@ -12,6 +12,7 @@ order written, each starting from the state the one above left:
           ─ 1.2.9-unsafe (drops a column 1.2.0 reads) ........................ linter
           ─ rollback to 1.1.0 and forward to 1.2.0, release_keep=1 .......... rollback playbook
           ─ forced 1.2.0 with f-app2..4 in MAINT ............................ capacity guard
+          ─ 1.2.0 again, f-app2's Python broken: fails in preflight ........ deploy lock
           ─ forced 1.2.0, f-app2 paused once drained, then run again ........ unreachable host
           ─ 1.3.0 (contract), balancer reloaded while f-app2 is drained ..... chain + reload
 
@@ -352,6 +353,60 @@ def test_a_forced_deploy_refuses_to_drain_f_app1_while_every_other_server_is_in_
     assert_lock_free()
 
 
+# ---- a failure in an app host's preflight -----------------------------------------------------
+
+# Tasks of the release role that prepare a host for a release it does not
+# have yet (roles/release/tasks/install_steps.yml).
+RELEASE_PREPARE_TASKS = [
+    "Ensure Python can create virtualenvs and Ansible's pip module can run",
+    "Ensure the application's service group exists",
+    "Ensure the application's unprivileged service user exists",
+    "Ensure the base and releases directories exist, owned by root",
+]
+
+
+def test_a_deploy_failing_in_f_app2_preflight_releases_the_lock_and_names_host_phase_and_cause():
+    pid = main_pid("f-app2")
+    python = docker("exec", "f-app2", "readlink", "-f", "/usr/bin/python3").strip()
+    try:
+        # f-app2's Python cannot run: its very first task (reading which
+        # release it runs) fails. The app it serves already runs and is not
+        # touched.
+        docker("exec", "f-app2", "chmod", "a-x", python)
+        with load_probe("preflight-failure") as probe:
+            run = run_playbook("preflight-failure", DEPLOY, *deploy_args("1.2.0"))
+    finally:
+        docker("exec", "f-app2", "chmod", "a+x", python)
+
+    assert run.rc != 0
+    assert_no_failed_request(probe)
+    msg = host_failure(run.report, "f-app2")["msg"]
+    assert "Rollout of release 1.2.0 stopped: f-app2 failed in phase preflight at" in msg, msg
+    assert "Read the current and previous release symlinks" in msg, msg
+    assert "The host was not taken out of rotation" in msg, msg
+    assert "No further host was touched" in msg, msg
+    assert rollout_phases(run.report, "f-app2") == set()
+    for host in ["f-app3", "f-app4"]:
+        assert run.report["hosts"][host]["result"] == "not_run", host
+    assert main_pid("f-app2") == pid
+    assert_fleet_on("1.2.0")
+    assert_in_rotation()
+    # The failure released the lock, and the report says it is not held.
+    assert_lock_free()
+    assert run.report["deploy_lock"]["held"] is False, run.report["deploy_lock"]
+    assert "deploy_lock_break" not in run.output
+
+    # f-app1 had 1.2.0 installed: installing it again for the migrate step
+    # did not prepare the host again.
+    for name in RELEASE_PREPARE_TASKS:
+        headers = run.task_headers(name)
+        assert len(headers) == 1, (name, headers)
+        following = run.lines[headers[0] + 1:]
+        results = following[:next((i for i, line in enumerate(following) if line.startswith("TASK [")), len(following))]
+        assert any(line.startswith("skipping: [f-app1]") for line in results), (name, results)
+        assert not any(re.match(r"(ok|changed): \[f-app1", line) for line in results), (name, results)
+
+
 # ---- an app host lost while drained -----------------------------------------------------------
 
 def test_a_host_lost_while_drained_stops_the_deploy_is_reported_out_of_rotation_and_a_rerun_converges():
@@ -377,8 +432,13 @@ def test_a_host_lost_while_drained_stops_the_deploy_is_reported_out_of_rotation_
     for host in ["f-app3", "f-app4"]:
         assert report["hosts"][host]["result"] == "not_run", host
         assert set(phases(report, host)) <= {"stage"}, (host, phases(report, host))
-    # The rescue does not run for an unreachable host: the lock stays.
+    # The rescue does not run for an unreachable host: the lock stays, and
+    # the run says so and how to clear it.
     assert lock is not None and lock["purpose"] == "deploy 1.2.0", lock
+    assert report["deploy_lock"]["held"] is True, report["deploy_lock"]
+    assert report["deploy_lock"]["run_id"] == lock["run_id"], (report["deploy_lock"], lock)
+    hint = [line for line in run.lines if "is still held by this run" in line]
+    assert len(hint) == 1 and "-e deploy_lock_break=true" in hint[0], hint
 
     assert rerun.rc == 0, rerun.output[-3000:]
     assert_no_failed_request(probe)

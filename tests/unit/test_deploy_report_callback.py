@@ -315,3 +315,52 @@ def test_failure_message_names_the_failed_loop_item():
 
 def test_known_phases_come_first_in_deploy_order():
     assert deploy_report.order_phases(["smoke", "enable", "drain", "preflight", "drain"]) == ["preflight", "drain", "enable", "smoke"]
+
+
+# ---- the deploy lock ----------------------------------------------------------
+
+
+def _run_lock(tmp, release):
+    report_path = tmp / "lock.json"
+    proc = subprocess.run(
+        [
+            _tool("ansible-playbook"),
+            "-i", "localhost,",
+            "-c", "local",
+            "-e", f"ansible_python_interpreter={sys.executable}",
+            "-e", f"release_lock={release}",
+            str(FIXTURES / "lock.yml"),
+        ],
+        env=_env(tmp, ZERODOWNTIME_REPORT_PATH=str(report_path)),
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return proc, json.loads(report_path.read_text())
+
+
+def test_a_run_that_ends_holding_the_deploy_lock_says_how_to_clear_it(tmp_path):
+    proc, report = _run_lock(tmp_path, release=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert report["deploy_lock"] == {"name": "app", "host": "lb1", "run_id": "pretendrun000001", "held": True}
+    # The lock is the run's, not the host's.
+    assert "deploy_lock" not in report["hosts"]["localhost"]
+    lines = [line for line in proc.stdout.splitlines() if "deploy lock app on lb1 is still held" in line]
+    assert len(lines) == 1, proc.stdout
+    assert "-e deploy_lock_break=true" in lines[0]
+
+
+def test_a_run_that_released_the_deploy_lock_prints_no_hint(tmp_path):
+    proc, report = _run_lock(tmp_path, release=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert report["deploy_lock"]["held"] is False
+    assert "deploy_lock_break" not in proc.stdout
+
+
+def test_a_run_that_never_took_the_deploy_lock_reports_none(tmp_path):
+    proc = _run_tiny(tmp_path, {"ZERODOWNTIME_REPORT_PATH": str(tmp_path / "r.json")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["deploy_lock"] is None
+    assert "deploy_lock_break" not in proc.stdout

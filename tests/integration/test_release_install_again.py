@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The release role does not prepare a host again for a release it already has.
+
+The role's install entry point runs against localhost in check mode (so it
+changes nothing on this machine), with its base directory in a temporary
+directory and no artifact: on a host where the release's .installed marker
+exists the packages, user and directory tasks are skipped; on a fresh host
+they run as before, and the role then fails because there is nothing to
+install from.
+"""
+
+import pytest
+
+from local_role import run_role
+
+PREPARE_TASKS = [
+    "Ensure Python can create virtualenvs and Ansible's pip module can run",
+    "Ensure the application's service group exists",
+    "Ensure the application's unprivileged service user exists",
+    "Ensure the base and releases directories exist, owned by root",
+]
+
+
+def _release_vars(base):
+    return {
+        "release_base_dir": str(base),
+        "release_version": "1.0.0",
+        "release_artifact": "",
+        "release_packages": [],
+        # Check mode only reads these: an existing group, a user that is not there.
+        "release_group": "root",
+        "release_user": "zdt-test-no-such-user",
+    }
+
+
+@pytest.fixture
+def base(tmp_path):
+    path = tmp_path / "srv" / "app"
+    (path / "releases").mkdir(parents=True)
+    return path
+
+
+def test_installing_a_release_the_host_has_skips_the_packages_user_and_directories(tmp_path, base):
+    (base / "releases" / "1.0.0").mkdir()
+    (base / "releases" / "1.0.0" / ".installed").write_text("0" * 64 + "\n")
+
+    run = run_role(tmp_path, "release", "install", _release_vars(base), check=True)
+
+    assert run.rc == 0, run.output
+    for name in PREPARE_TASKS:
+        results = run.results(name)
+        assert len(results) == 1, (name, [task for task, _result in run.tasks])
+        assert results[0].get("skipped") is True, (name, results[0])
+
+
+def test_installing_on_a_fresh_host_still_prepares_it_first(tmp_path, base):
+    run = run_role(tmp_path, "release", "install", _release_vars(base), check=True)
+
+    for name in PREPARE_TASKS:
+        results = run.results(name)
+        assert len(results) == 1, (name, [task for task, _result in run.tasks])
+        assert not results[0].get("skipped") and not results[0].get("failed"), (name, results[0])
+    # No artifact and nothing installed: the role stops, naming the release.
+    assert run.rc != 0
+    assert "Release 1.0.0 is not installed on localhost" in run.failure(), run.output
