@@ -37,9 +37,9 @@ SERVICE = "demoapp"
 
 # Probe rate (requests/s), connections and per-request timeout. The canary
 # at deploy_canary_weight=50% of 100 beside three servers at 100 takes 1/7 of
-# the traffic: about 70 requests in a 20 s soak at this rate, enough for
+# the traffic: about 70 requests in a 25 s soak at this rate, enough for
 # deploy_canary_min_requests=30 on a machine that lags.
-PROBE_RATE = 25.0
+PROBE_RATE = 20.0
 PROBE_CONNECTIONS = 16
 PROBE_TIMEOUT = 15.0
 PROBE_SETTLE = 2.0

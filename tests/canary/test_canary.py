@@ -33,7 +33,7 @@ testinfra_hosts = ["local://"]
 
 STABLE = "1.3.0"
 CANARY = APP_HOSTS[0]
-SOAK_S = 20
+SOAK_S = 25
 CANARY_ARGS = [
     "-e", "deploy_canary=true", "-e", "deploy_canary_weight=50%", "-e", f"deploy_canary_soak_s={SOAK_S}",
     "-e", "deploy_canary_min_requests=30",
