@@ -14,9 +14,13 @@ description:
   - Compares the servers of a canary batch with the servers still on the stable release, from two
     readings of M(zerodowntime.deploy.haproxy_info) per balancer, one before and one after the soak.
   - Requests are the growth of C(hrsp_1xx) to C(hrsp_5xx) plus C(hrsp_other), summed over servers
-    and balancers; the 5xx ratio is the growth of C(hrsp_5xx) over that. The response time is HAProxy's
-    C(rtime) after the soak (the average over a server's last 1024 requests, in milliseconds), weighted
-    by each server's requests during the soak.
+    and balancers; the 5xx ratio is the growth of C(hrsp_5xx) over that.
+  - The response time is the mean of the soak's own requests, in milliseconds, weighted by each server's
+    requests during the soak. HAProxy's C(rtime) is a sliding average over a server's last 512 samples
+    (its TIME_STATS_SAMPLES; the documentation says 1024 requests), so the value after the soak still
+    mostly holds the requests served before it, on the stable release; the filter takes the soak's mean
+    out of the readings before and after, with HAProxy's own update rule (each sample replaces 1/512 of
+    the running sum; below 512 requests, the plain mean).
   - The verdict is V(inconclusive) when the canary served fewer than O(min_requests) requests,
     V(fail) when its 5xx ratio exceeds O(max_5xx_ratio) or the stable servers' ratio plus O(margin),
     or when its response time exceeds the stable servers' times O(rtime_factor) by more than
@@ -111,12 +115,38 @@ def _count(server, key):
     return int(value) if value is not None else 0
 
 
+# HAProxy's TIME_STATS_SAMPLES: the window of its per-server time averages.
+TIME_STATS_SAMPLES = 512
+
+
+def soak_rtime(rtime_before, total_before, rtime_after, total_after, window=TIME_STATS_SAMPLES):
+    """Mean response time (ms) of the requests a server answered between two readings.
+
+    HAProxy keeps sum <- sum - sum / window + sample per request and reports
+    rtime = sum / min(requests, window) (stats.c, swrate_add/swrate_avg), so
+    k new samples of mean m turn sum S0 into S0 * a + m * window * (1 - a),
+    a = (1 - 1/window) ** k. ``total_*`` are the server's responses since
+    HAProxy started. Returns None without new requests; a reading taken after
+    HAProxy restarted (fewer responses than before) counts from zero.
+    """
+    if total_after < total_before:
+        rtime_before, total_before = 0, 0
+    served = total_after - total_before
+    if served <= 0:
+        return None
+    sum_before = rtime_before * min(total_before, window)
+    sum_after = rtime_after * min(total_after, window)
+    kept = (1.0 - 1.0 / window) ** served
+    return max(0.0, (sum_after - sum_before * kept) / (window * (1.0 - kept)))
+
+
 def figures(before, after, backend, names):
     """Sum the soak's counters of ``names`` over balancers.
 
     ``before`` and ``after`` are lists of haproxy_info results, one per
     balancer, in the same order. Returns {"requests": int, "errors_5xx": int,
-    "ratio_5xx": float or None, "rtime_ms": float or None}.
+    "ratio_5xx": float or None, "rtime_ms": float or None}; rtime_ms is the
+    mean of the soak's requests (see soak_rtime).
     """
     requests = errors = 0
     weighted_rtime = 0.0
@@ -129,7 +159,9 @@ def figures(before, after, backend, names):
             served = sum(max(0, _count(new, k) - _count(old, k)) for k in RESPONSE_CLASSES)
             requests += served
             errors += max(0, _count(new, "hrsp_5xx") - _count(old, "hrsp_5xx"))
-            weighted_rtime += served * _count(new, "rtime")
+            mean = soak_rtime(_count(old, "rtime"), sum(_count(old, k) for k in RESPONSE_CLASSES),
+                              _count(new, "rtime"), sum(_count(new, k) for k in RESPONSE_CLASSES))
+            weighted_rtime += served * (mean or 0.0)
     return {
         "requests": requests,
         "errors_5xx": errors,

@@ -3,7 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.zerodowntime.deploy.plugins.filter.canary import canary_verdict, figures
+from ansible_collections.zerodowntime.deploy.plugins.filter.canary import canary_verdict, figures, soak_rtime
 
 
 def reading(**servers):
@@ -24,11 +24,21 @@ def reading(**servers):
 BEFORE = [reading(app1=(1000, 0, 5), app2=(1000, 0, 5), app3=(1000, 0, 5))]
 
 
+def haproxy_rtime(samples, state=(0, 0), window=512):
+    """HAProxy's per-server response-time average (stats.c, swrate_add and
+    swrate_avg) after ``samples`` (ms); returns (rtime, (sum, count))."""
+    total, count = state
+    for sample in samples:
+        total = total - (total + window - 1) // window + sample
+        count += 1
+    return (total // min(count, window) if count else 0), (total, count)
+
+
 def test_a_healthy_canary_passes():
-    after = [reading(app1=(1100, 0, 6), app2=(2000, 1, 5), app3=(2000, 0, 5))]
+    after = [reading(app1=(1100, 0, 5), app2=(2000, 1, 5), app3=(2000, 0, 5))]
     verdict = canary_verdict(BEFORE, after, "app", ["app1"])
     assert verdict["verdict"] == "pass", verdict
-    assert verdict["canary"] == {"requests": 100, "errors_5xx": 0, "ratio_5xx": 0.0, "rtime_ms": 6.0}
+    assert verdict["canary"] == {"requests": 100, "errors_5xx": 0, "ratio_5xx": 0.0, "rtime_ms": 5.0}
     assert verdict["stable"]["requests"] == 2001
     assert verdict["stable"]["errors_5xx"] == 1
 
@@ -51,15 +61,42 @@ def test_a_5xx_ratio_under_the_limit_still_fails_when_far_above_the_stable_serve
 
 
 def test_a_slow_canary_fails_on_response_time():
-    after = [reading(app1=(1100, 0, 320), app2=(2000, 0, 8), app3=(2000, 0, 9))]
+    # 100 requests of 300 ms move HAProxy's average of the last 512 from 5 to 57.
+    after = [reading(app1=(1100, 0, 57), app2=(2000, 0, 5), app3=(2000, 0, 5))]
     verdict = canary_verdict(BEFORE, after, "app", ["app1"])
     assert verdict["verdict"] == "fail"
-    assert "response time 320.0 ms" in verdict["reasons"][0]
+    assert verdict["canary"]["rtime_ms"] == pytest.approx(300, abs=5)
+    assert f"canary response time {verdict['canary']['rtime_ms']} ms" in verdict["reasons"][0]
 
 
 def test_a_few_milliseconds_slower_is_not_a_failure():
-    after = [reading(app1=(1100, 0, 12), app2=(2000, 0, 4), app3=(2000, 0, 4))]
+    # 100 requests of 12 ms move the canary's average from 5 to 6.
+    after = [reading(app1=(1100, 0, 6), app2=(2000, 0, 4), app3=(2000, 0, 4))]
     assert canary_verdict(BEFORE, after, "app", ["app1"])["verdict"] == "pass"
+
+
+@pytest.mark.parametrize("history", [0, 80, 3000], ids=["fresh", "short-history", "full-window"])
+def test_the_soak_mean_is_taken_out_of_haproxys_sliding_average(history):
+    rtime_before, state = haproxy_rtime([10] * history)
+    rtime_after = haproxy_rtime([310] * 70, state)[0]
+    assert soak_rtime(rtime_before, history, rtime_after, history + 70) == pytest.approx(310, rel=0.05)
+
+
+def test_a_canary_slow_enough_to_fail_is_caught_even_when_haproxys_average_hides_it():
+    # After 3000 requests at 10 ms, 70 at 60 ms move HAProxy's average only
+    # to 16 ms, under the stable 10 ms + 20 ms: the soak's own mean is 60.
+    canary_before, state = haproxy_rtime([10] * 3000)
+    canary_after = haproxy_rtime([60] * 70, state)[0]
+    assert canary_after < 30
+    before = [reading(app1=(3000, 0, canary_before), app2=(3000, 0, 10))]
+    after = [reading(app1=(3070, 0, canary_after), app2=(3500, 0, 10))]
+    verdict = canary_verdict(before, after, "app", ["app1"])
+    assert verdict["verdict"] == "fail", verdict
+    assert verdict["canary"]["rtime_ms"] == pytest.approx(60, rel=0.1)
+
+
+def test_no_new_request_gives_no_response_time():
+    assert soak_rtime(10, 500, 10, 500) is None
 
 
 def test_too_few_canary_requests_are_inconclusive_never_a_pass():
