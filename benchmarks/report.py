@@ -98,7 +98,7 @@ GROUPS = [
      ["Ensure Python can create virtualenvs", "service group exists", "unprivileged service user exists",
       "Ensure the base and releases directories"]),
     ("install: artifact checksum, marker, unpack, virtualenv, pip",
-     [m for m in analysis.INSTALL_TASK_MARKERS]),
+     list(analysis.INSTALL_TASK_MARKERS)),
     ("switch and clean-up", ["Point the previous symlink", "Switch the current symlink", "List the releases on disk",
                              "Remove the oldest releases", "Read whether the release is completely installed",
                              "Fail unless the release is completely installed"]),

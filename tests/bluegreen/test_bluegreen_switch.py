@@ -17,7 +17,7 @@ file order and share the lab's state.
 import pytest
 
 from bg_helpers import (BALANCER, BLUE, GREEN, Probe, docker, file_backend, live_backend,
-                      phase_window, run_playbook, servers, snapshot, version, wait_all_up)
+                        phase_window, run_playbook, servers, snapshot, version, wait_all_up)
 
 testinfra_hosts = ["local://"]
 

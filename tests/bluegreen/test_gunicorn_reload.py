@@ -20,7 +20,7 @@ drains, restarts, health-checks and enables the host. Two cases:
 import pytest
 
 from bg_helpers import (BLUE, GREEN, Probe, finish_playbook, phase_window, run_playbook, snapshot,
-                      start_playbook, wait_all_up)
+                        start_playbook, wait_all_up)
 
 testinfra_hosts = ["local://"]
 
