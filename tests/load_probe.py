@@ -33,7 +33,7 @@ Rules:
 * The outcome of a request is its HTTP status code as a string (``"200"``)
   or the class name of the exception it raised (httpx's ``ConnectError``,
   ``ReadTimeout``, ``RemoteProtocolError``, ``PoolTimeout``...;
-  ``TimeoutError`` when the whole request outlived its deadline).
+  ``TimeoutError`` when the answer came after the deadline, ``--timeout`` plus a margin).
 * A request failed if it raised or its status is not 2xx/3xx (so 4xx counts
   as failed too: the balancer must answer every request with the app).
   Redirects are not followed.
@@ -82,10 +82,13 @@ DEFAULT_CONNECTIONS = 8
 MAX_RATE = 1000.0
 MAX_DURATION = 3600.0
 MAX_CONNECTIONS = 256
-# Extra time the whole request may take beyond --timeout before it is cut:
-# a stall in a single phase then still reports httpx's specific exception
-# (ReadTimeout, PoolTimeout...) rather than the generic TimeoutError.
+# Extra time the whole request may take beyond --timeout before it counts as
+# failed: a stall in a single phase then still reports httpx's specific
+# exception (ReadTimeout, PoolTimeout...) rather than the generic TimeoutError.
 DEADLINE_MARGIN = 0.5
+# httpx bounds each phase (pool, connect, write, read) by --timeout, so a
+# request ends within this many timeouts; the final drain waits that long.
+PHASES_BOUNDED = 4
 RELEASE_MAX_CHARS = 200
 
 
@@ -313,11 +316,20 @@ class Probe:
     async def _request(self, client: httpx.AsyncClient, t: float, due: float) -> None:
         loop = asyncio.get_running_loop()
         release = None
+        started = loop.time()
         try:
-            response = await asyncio.wait_for(client.get(self.config.url), self.config.timeout + DEADLINE_MARGIN)
+            # Never cancelled from outside (no asyncio.wait_for): a request
+            # cancelled while it waits for a pool connection leaks that slot
+            # in httpcore 1.0.9 (encode/httpcore#1093), and once every slot
+            # has leaked every later request fails with PoolTimeout against
+            # a healthy balancer. httpx's per-phase timeouts end each request;
+            # one answered after its deadline still counts as failed.
+            response = await client.get(self.config.url)
             outcome = str(response.status_code)
             failed = is_failed_status(response.status_code)
             release = extract_release(response)
+            if loop.time() - started > self.config.timeout + DEADLINE_MARGIN:
+                outcome, failed = "TimeoutError", True
         except asyncio.CancelledError:
             # Only the final drain cancels, after the deadline has passed.
             outcome, failed = "Cancelled", True
@@ -371,7 +383,7 @@ class Probe:
                 index += 1
             duration_s = cfg.duration if self._stopped_by == "duration" else min(loop.time() - t0, cfg.duration)
             if pending:
-                late = (await asyncio.wait(set(pending), timeout=cfg.timeout + 2 * DEADLINE_MARGIN))[1]
+                late = (await asyncio.wait(set(pending), timeout=PHASES_BOUNDED * cfg.timeout + 2 * DEADLINE_MARGIN))[1]
                 for task in late:
                     task.cancel()
                 if late:

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The collection as users install it deploys to the lab.
+
+The tarball `ansible-galaxy collection build` makes is installed offline
+into an empty collections path. A user's project outside the work tree holds
+what a user of the installed collection has: the lab's inventory (hosts and
+group variables, without the lines that point into this checkout) and the
+release artifacts in build/artifacts, where deploy_artifact_dir's default
+must find them. From that directory, with ANSIBLE_COLLECTIONS_PATH naming
+only the installed copy and no ansible.cfg, `ansible-playbook
+zerodowntime.deploy.deploy` (the playbook by its FQCN: the installed copy's)
+deploys the release of the main job that the lab does not run now, so every
+host is drained and switched, under the load probe; the session ends with
+the lab back on 1.1.0 (conftest.py).
+"""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+import lab_helpers as lab
+
+testinfra_hosts = ["local://"]
+REDEPLOYS_LAB = True
+
+# Lines of the lab inventory that locate this checkout (its artifacts and
+# the demo app's build script); a user's project has its own.
+CHECKOUT_VARIABLES = ("lab_root", "deploy_artifact_dir", "deploy_build_command")
+
+
+@pytest.fixture(name="installed", scope="module")
+def fixture_installed(collection_tarball, tmp_path_factory):
+    """(collections path, the installed collection's directory)."""
+    path = lab.install_collection(collection_tarball, tmp_path_factory.mktemp("galaxy-install") / "collections")
+    return path, path / "ansible_collections" / "zerodowntime" / "deploy"
+
+
+def user_project(dest, releases):
+    """A project directory as a user of the installed collection has one:
+    inventory/ (the lab's, minus CHECKOUT_VARIABLES) and build/artifacts/
+    with the given releases' artifacts, copied from the lab's (releases are
+    immutable: the hosts keep the checksum of what they installed)."""
+    inventory = dest / "inventory"
+    shutil.copytree(str(lab.INVENTORY.parent), str(inventory))
+    all_vars = inventory / "group_vars" / "all.yml"
+    variables = yaml.safe_load(all_vars.read_text())
+    for name in CHECKOUT_VARIABLES:
+        variables.pop(name)
+    all_vars.write_text("---\n" + yaml.safe_dump(variables, sort_keys=False))
+    artifacts = dest / "build" / "artifacts"
+    artifacts.mkdir(parents=True)
+    for release in releases:
+        for suffix in (".tar.gz", ".tar.gz.sha256"):
+            name = "%s-%s%s" % (lab.APP, release, suffix)
+            shutil.copy2(str(lab.ROOT / "build" / "artifacts" / name), str(artifacts / name))
+    return dest
+
+
+def run(installed, cwd, *argv, report=None, timeout=900):
+    """Run argv in cwd with only the installed copy on the collections path."""
+    collections_path, _collection = installed
+    env = lab.clean_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path))
+    if report:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="zerodowntime.deploy.deploy_report", ZERODOWNTIME_REPORT_PATH=str(report))
+    return subprocess.run(list(argv), cwd=str(cwd), env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def test_the_installed_copy_is_the_only_zerodowntime_deploy_ansible_finds(installed, tmp_path):
+    proc = run(installed, tmp_path, lab.tool("ansible-galaxy"), "collection", "list", "zerodowntime.deploy",
+               "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert list(json.loads(proc.stdout)) == [str(installed[0] / "ansible_collections")]
+
+
+def test_the_installed_deploy_playbook_deploys_a_release_under_load_without_a_failed_request(
+        installed, lab_restored, tmp_path):
+    before = lab.lab_releases()
+    release = lab.other_release()
+    report = tmp_path / "report.json"
+    project = user_project(tmp_path / "project", [release])
+
+    with lab.Probe(tmp_path) as probe:
+        proc = run(installed, project, lab.tool("ansible-playbook"), "-i", "inventory/hosts.yml",
+                   "zerodowntime.deploy.deploy", "-e", "deploy_release=%s" % release, report=report)
+
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    deployed = json.loads(report.read_text())
+    assert deployed["result"] == "ok", deployed.get("hosts")
+    for host in lab.APP_HOSTS:
+        assert {"drain", "deploy", "health", "enable"} <= set(deployed["hosts"][host]["phases"]), host
+
+    after = lab.lab_releases()
+    assert {h: served for h, (_current, _previous, served) in after.items()} == {h: release for h in lab.APP_HOSTS}
+    assert {h: current for h, (current, _previous, _served) in after.items()} == {h: release for h in lab.APP_HOSTS}
+    assert {h: previous for h, (_current, previous, _served) in after.items()} == {
+        h: current for h, (current, _previous, _served) in before.items()}
+
+    result = probe.result
+    assert result["requests_total"] > 0
+    assert result["requests_failed"] == 0, result["outcomes"]
+    assert result["releases_seen"] == [before["app1"][2], release], result["releases_seen"]
