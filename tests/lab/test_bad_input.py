@@ -116,3 +116,26 @@ def test_a_migration_linter_that_cannot_reach_the_database_is_named_and_nothing_
     assert "rejects" not in failure["msg"]
     assert "wrong-on-purpose" not in out
     assert_no_app_host_touched(report)
+
+
+def test_a_migrate_host_lost_before_the_rollout_stops_the_deploy_before_any_drain(tmp_path):
+    # A second inventory source points app1, the migrate host, at a container
+    # that does not exist, through the Docker API connection (the docker CLI
+    # connection reports a missing container as a failed task): Ansible
+    # reports it unreachable and drops it from the migrate play without
+    # failing that play.
+    lost = tmp_path / "lost.yml"
+    lost.write_text("all:\n  hosts:\n    app1:\n      ansible_host: zerodowntime-no-such-container\n"
+                    "      ansible_connection: community.docker.docker_api\n")
+    rc, out, report = deploy(tmp_path, "-i", str(lost), "-e", "deploy_release=1.2.0")
+    assert rc != 0
+    assert report["hosts"]["app1"]["result"] == "unreachable"
+    failure = report["hosts"]["localhost"]["failure"]
+    assert "the pre-deploy migrations did not complete on app1" in failure["msg"]
+    assert "No app host was touched" in failure["msg"]
+    for host in ("app2", "app3"):
+        assert report["hosts"].get(host, {}).get("result", "not_run") == "not_run", host
+    assert_no_app_host_touched(report)
+    held = subprocess.run(["docker", "exec", "lb1", "ls", "/var/lib/zerodowntime/locks"],
+                          capture_output=True, text=True, check=True)
+    assert held.stdout.split() == []
