@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""playbooks/deploy.yml checks the options a user sets before anything runs.
+
+Runs the real playbook against the lab inventory: the request check runs on
+the controller only, so a bad option fails there, naming the option, before
+any app host or balancer is contacted (none of the lab's containers needs
+to exist). Good options get past the check to the next step, the artifact
+lookup of a release that does not exist.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def deploy(*extra):
+    """Run deploy.yml for release 9.9.9 (never built); returns (exit status, output)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / "ansible-playbook"),
+         "-i", str(ROOT / "inventories" / "lab" / "hosts.yml"), str(ROOT / "playbooks" / "deploy.yml"),
+         "-e", "deploy_release=9.9.9", "-e", "deploy_build_command=", *extra],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("deploy_canary=maybe", "argument 'deploy_canary' is of type str and we were unable to convert to bool"),
+        ("deploy_canary_soak_s=soon", "argument 'deploy_canary_soak_s' is of type str and we were unable to convert to float"),
+        ("deploy_canary_min_requests=many", "argument 'deploy_canary_min_requests' is of type str"),
+        ("deploy_strategy=hup", "deploy_strategy"),
+        ("deploy_canary_on_inconclusive=ignore", "deploy_canary_on_inconclusive"),
+        ("deploy_canary_weight=lots", "deploy_canary_weight must be a weight (0-256) or a percentage such as 10% (got 'lots')"),
+        ("deploy_canary_max_5xx_ratio=2", "deploy_canary_max_5xx_ratio and deploy_canary_margin between 0 and 1 (got 2 and"),
+        ("deploy_canary_rtime_factor=0.5", "deploy_canary_rtime_factor at least 1 (got 0.5)"),
+        ("deploy_canary_soak_s=0", "deploy_canary_soak_s over 0 seconds (got 0)"),
+    ],
+)
+def test_a_bad_option_fails_the_request_check_naming_it_before_any_host_is_contacted(option, expected):
+    rc, out = deploy("-e", option)
+    assert rc != 0
+    assert expected in out, out[-3000:]
+    # It stopped at the check: the next task, the artifact lookup, never ran.
+    assert "TASK [Look for the release's artifact on the controller]" not in out
+    # Only the controller ran a task.
+    for host in ("lb1", "app1", "db1"):
+        assert f"[{host}]" not in out, host
+
+
+def test_good_options_as_an_awx_survey_gives_them_pass_the_check():
+    rc, out = deploy("-e", "deploy_canary=true", "-e", "deploy_serial=1,25%,100%", "-e", "deploy_canary_weight=10%",
+                     "-e", "deploy_canary_soak_s=25", "-e", "deploy_strategy=reload",
+                     "-e", "deploy_canary_on_inconclusive=promote")
+    assert rc != 0
+    assert "TASK [Look for the release's artifact on the controller]" in out
+    assert "Release 9.9.9 not found on the controller" in out, out[-3000:]
