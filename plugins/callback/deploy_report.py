@@ -102,7 +102,7 @@ PHASE_VAR = "zerodowntime_phase"
 PHASE_TAG_PREFIX = "phase_"
 REPORT_FACT = "zerodowntime_report"
 # Usual order of a deploy; phases not listed here follow in order of first appearance.
-KNOWN_PHASES = ("preflight", "build", "migrate", "drain", "deploy", "reload", "health", "enable")
+KNOWN_PHASES = ("preflight", "build", "stage", "migrate", "drain", "deploy", "reload", "health", "enable", "cleanup")
 # Keys the callback owns in a host entry; published data cannot overwrite them.
 OWN_KEYS = frozenset(("result", "phases", "failure", "rescued_failures", "stats", "left_out_of_rotation"))
 MSG_MAX_CHARS = 2000

@@ -60,6 +60,11 @@ def phases(report, host):
     return report["hosts"].get(host, {}).get("phases", {})
 
 
+def out_of_rotation(state):
+    """Whether a server's state (from ``servers()``) is drained: DRAIN, or MAINT once its sessions ended."""
+    return state["drain"] or state["maint"]
+
+
 def assert_lock_free():
     assert lock_entries() == [], read_lock()
 
@@ -108,7 +113,7 @@ def test_a_deploy_of_1_1_0_killed_after_draining_f_app2_converges_when_run_again
     # The killed run had switched f-app1, drained f-app2 without switching
     # it, applied the expand migration and held the lock.
     assert left["current"] == {"f-app1": "1.1.0", "f-app2": "1.0.0", "f-app3": "1.0.0", "f-app4": "1.0.0"}
-    assert left["servers"]["f-app2"]["drain"], left["servers"]
+    assert out_of_rotation(left["servers"]["f-app2"]), left["servers"]
     assert left["migrations"] == MIGRATIONS_1_1_0
     assert left["lock"] is not None and left["lock"]["purpose"] == "deploy 1.1.0", left["lock"]
 
@@ -176,7 +181,7 @@ def test_a_release_failing_its_health_gate_with_leave_drained_leaves_the_first_h
     assert report["hosts"]["f-app1"]["left_out_of_rotation"] is True
     assert "rollback" not in phases(report, "f-app1")
     # Left as it failed, for inspection: drained, on the failed release.
-    assert servers()["f-app1"]["drain"]
+    assert out_of_rotation(servers()["f-app1"])
     assert current_release("f-app1") == "1.1.1-unhealthy"
     for host, pid in untouched.items():
         assert report["hosts"][host]["result"] == "not_run", host
@@ -203,7 +208,7 @@ def test_a_leftover_deploy_lock_blocks_the_deploy_until_it_is_broken_and_the_dra
         assert phases(blocked.report, host) == {}, host
     # Not this run's lock: it is left alone; the drained host too.
     assert read_lock() == holder
-    assert servers()["f-app1"]["drain"]
+    assert out_of_rotation(servers()["f-app1"])
 
     with load_probe("leftover-lock-broken") as probe:
         restore = run_playbook("leftover-lock-broken", DEPLOY, *deploy_args("1.1.0", "-e", "deploy_lock_break=true"))
@@ -353,7 +358,7 @@ def test_a_forced_deploy_refuses_to_drain_f_app1_while_every_other_server_is_in_
     assert_lock_free()
 
 
-# ---- a failure in an app host's preflight -----------------------------------------------------
+# ---- a failure while staging the release on an app host ---------------------------------------
 
 # Tasks of the release role that prepare a host for a release it does not
 # have yet (roles/release/tasks/install_steps.yml).
@@ -365,29 +370,28 @@ RELEASE_PREPARE_TASKS = [
 ]
 
 
-def test_a_deploy_failing_in_f_app2_preflight_releases_the_lock_and_names_host_phase_and_cause():
+def test_a_deploy_failing_to_stage_on_f_app2_stops_before_any_drain_releases_the_lock_and_names_host_phase_and_cause():
     pid = main_pid("f-app2")
     python = docker("exec", "f-app2", "readlink", "-f", "/usr/bin/python3").strip()
     try:
-        # f-app2's Python cannot run: its very first task (reading which
-        # release it runs) fails. The app it serves already runs and is not
-        # touched.
+        # f-app2's Python cannot run: staging the release there (the play
+        # that installs it on every app host before the first drain) fails.
+        # The app it serves already runs and is not touched.
         docker("exec", "f-app2", "chmod", "a-x", python)
-        with load_probe("preflight-failure") as probe:
-            run = run_playbook("preflight-failure", DEPLOY, *deploy_args("1.2.0"))
+        with load_probe("stage-failure") as probe:
+            run = run_playbook("stage-failure", DEPLOY, *deploy_args("1.2.0"))
     finally:
         docker("exec", "f-app2", "chmod", "a+x", python)
 
     assert run.rc != 0
     assert_no_failed_request(probe)
     msg = host_failure(run.report, "f-app2")["msg"]
-    assert "Rollout of release 1.2.0 stopped: f-app2 failed in phase preflight at" in msg, msg
-    assert "Read the current and previous release symlinks" in msg, msg
-    assert "The host was not taken out of rotation" in msg, msg
-    assert "No further host was touched" in msg, msg
-    assert rollout_phases(run.report, "f-app2") == set()
-    for host in ["f-app3", "f-app4"]:
-        assert run.report["hosts"][host]["result"] == "not_run", host
+    assert "Deploy of release 1.2.0 stopped before any host was drained: f-app2 failed in phase stage at" in msg, msg
+    assert "No app host was switched or restarted" in msg, msg
+    # No host reached the migrations or the rolling play.
+    for host in APP_HOSTS:
+        assert rollout_phases(run.report, host) == set(), host
+        assert "migrate" not in phases(run.report, host), host
     assert main_pid("f-app2") == pid
     assert_fleet_on("1.2.0")
     assert_in_rotation()
@@ -396,8 +400,8 @@ def test_a_deploy_failing_in_f_app2_preflight_releases_the_lock_and_names_host_p
     assert run.report["deploy_lock"]["held"] is False, run.report["deploy_lock"]
     assert "deploy_lock_break" not in run.output
 
-    # f-app1 had 1.2.0 installed: installing it again for the migrate step
-    # did not prepare the host again.
+    # f-app1 had 1.2.0 installed: staging it again did not prepare the host
+    # again.
     for name in RELEASE_PREPARE_TASKS:
         headers = run.task_headers(name)
         assert len(headers) == 1, (name, headers)
@@ -428,7 +432,7 @@ def test_a_host_lost_while_drained_stops_the_deploy_is_reported_out_of_rotation_
     assert app2["result"] == "unreachable", app2
     assert app2["failure"]["kind"] == "unreachable", app2["failure"]
     assert app2["left_out_of_rotation"] is True
-    assert states["f-app2"]["drain"], states["f-app2"]
+    assert out_of_rotation(states["f-app2"]), states["f-app2"]
     for host in ["f-app3", "f-app4"]:
         assert report["hosts"][host]["result"] == "not_run", host
         assert set(phases(report, host)) <= {"stage"}, (host, phases(report, host))
@@ -463,7 +467,7 @@ def test_a_balancer_reload_while_f_app2_is_drained_keeps_it_drained_and_the_1_3_
     SHARED["chain-1.3.0"] = (probe, run)
 
     assert pid_after != pid_before  # a new HAProxy process took over
-    assert after_reload["f-app2"]["drain"], after_reload["f-app2"]
+    assert out_of_rotation(after_reload["f-app2"]), after_reload["f-app2"]
     assert run.rc == 0, run.output[-3000:]
     assert_no_failed_request(probe)
     # The deploy read f-app2's drain back after the reload, before restarting it.

@@ -4,10 +4,15 @@
 The role's install entry point runs against localhost in check mode (so it
 changes nothing on this machine), with its base directory in a temporary
 directory and no artifact: on a host where the release's .installed marker
-exists the packages, user and directory tasks are skipped; on a fresh host
-they run as before, and the role then fails because there is nothing to
-install from.
+exists the packages, user and directory tasks are skipped; on a host whose
+.prepared marker holds the checksum of the same preparation settings they
+are skipped too, for a new release; on a fresh host, or one prepared with
+other settings, they run as before, and the role then fails because there is
+nothing to install from.
 """
+
+import hashlib
+import json
 
 import pytest
 
@@ -63,3 +68,37 @@ def test_installing_on_a_fresh_host_still_prepares_it_first(tmp_path, base):
     # No artifact and nothing installed: the role stops, naming the release.
     assert run.rc != 0
     assert "Release 1.0.0 is not installed on localhost" in run.failure(), run.output
+
+
+def _preparation_checksum(release_vars):
+    """What the role writes to .prepared: sha256 of its preparation settings as sorted JSON."""
+    settings = {"packages": release_vars["release_packages"], "user": release_vars["release_user"],
+                "group": release_vars["release_group"], "base_dir": release_vars["release_base_dir"]}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def test_a_new_release_on_a_host_prepared_with_the_same_settings_skips_the_preparation(tmp_path, base):
+    release_vars = _release_vars(base)
+    (base / ".prepared").write_text(_preparation_checksum(release_vars) + "\n")
+
+    run = run_role(tmp_path, "release", "install", release_vars, check=True)
+
+    for name in PREPARE_TASKS:
+        results = run.results(name)
+        assert len(results) == 1, (name, [task for task, _result in run.tasks])
+        assert results[0].get("skipped") is True, (name, results[0])
+    assert run.rc != 0
+    assert "Release 1.0.0 is not installed on localhost" in run.failure(), run.output
+
+
+def test_a_host_prepared_with_other_settings_is_prepared_again(tmp_path, base):
+    release_vars = _release_vars(base)
+    (base / ".prepared").write_text(_preparation_checksum({**release_vars, "release_packages": ["python3-venv"]}) + "\n")
+
+    run = run_role(tmp_path, "release", "install", release_vars, check=True)
+
+    for name in PREPARE_TASKS + ["Record the settings the host was prepared with"]:
+        results = run.results(name)
+        assert len(results) == 1, (name, [task for task, _result in run.tasks])
+        assert not results[0].get("skipped") and not results[0].get("failed"), (name, results[0])
+    assert run.rc != 0

@@ -19,7 +19,7 @@ import threading
 
 import pytest
 
-from ha_helpers import FDRAIN, HAPROXY, MasterWorkerHAProxy, RecordingWebServer, ansible_bin, ansible_env, free_port
+from ha_helpers import FDRAIN, FMAINT, HAPROXY, MasterWorkerHAProxy, RecordingWebServer, ansible_bin, ansible_env, free_port
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -75,10 +75,10 @@ backend app
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def drain(tmp, sockets, entry_points=("drain",)):
+def drain(tmp, sockets, entry_points=("drain",), extra_vars=None):
     """Run the role's drain (or other entry points) for web1 with each
-    balancer's socket; returns (exit status, web1's results by task name,
-    the last failure message)."""
+    balancer's socket, and ``extra_vars`` (a dict) as extra vars; returns
+    (exit status, web1's results by task name, the last failure message)."""
     inventory = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
         "children": {
@@ -91,7 +91,7 @@ def drain(tmp, sockets, entry_points=("drain",)):
     with open(os.path.join(tmp, "drain.yml"), "w") as handle:
         handle.write(PLAYBOOK % "".join(ENTRY_POINT.format(name) for name in entry_points))
     proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", os.path.join(tmp, "hosts.json"),
-                           os.path.join(tmp, "drain.yml")],
+                           "-e", json.dumps(extra_vars or {}), os.path.join(tmp, "drain.yml")],
                           env=ansible_env(ROOT), cwd=str(ROOT), capture_output=True, text=True,
                           check=False, timeout=120)
     try:
@@ -117,15 +117,37 @@ def admin_and_status(lb):
     return int(row["srv_admin_state"]), row["status"]
 
 
-def test_the_host_is_drained_on_both_balancers_and_both_are_reported(balancers):
+def test_the_host_is_drained_then_put_in_maintenance_on_both_balancers_and_both_are_reported(balancers):
     lbs, tmp = balancers
     rc, results, failure = drain(tmp, {name: lb.admin for name, lb in lbs.items()})
 
     assert rc == 0, failure
     for lb in lbs.values():
         admin, status = admin_and_status(lb)
-        assert admin & FDRAIN and status == "DRAIN"
+        assert admin & FMAINT and status == "MAINT", (admin, status)
+    assert published(results)["drained_on"] == {"lb1": "MAINT", "lb2": "MAINT"}
+
+
+def test_with_rotation_drained_state_drain_the_host_stays_in_drain_on_both_balancers(balancers):
+    lbs, tmp = balancers
+    rc, results, failure = drain(tmp, {name: lb.admin for name, lb in lbs.items()},
+                                 extra_vars={"rotation_drained_state": "drain"})
+
+    assert rc == 0, failure
+    for lb in lbs.values():
+        admin, status = admin_and_status(lb)
+        assert admin & FDRAIN and not admin & FMAINT and status == "DRAIN", (admin, status)
     assert published(results)["drained_on"] == {"lb1": "DRAIN", "lb2": "DRAIN"}
+
+
+def test_a_host_put_in_maintenance_by_the_drain_is_back_up_after_the_enable(balancers):
+    lbs, tmp = balancers
+    rc, results, failure = drain(tmp, {name: lb.admin for name, lb in lbs.items()}, entry_points=("drain", "enable"))
+
+    assert rc == 0, failure
+    for lb in lbs.values():
+        assert admin_and_status(lb) == (0, "UP")
+    assert published(results)["enabled_on"] == {"lb1": "UP", "lb2": "UP"}
 
 
 def test_when_the_second_balancer_refuses_the_drain_the_first_puts_the_host_back(balancers):

@@ -37,6 +37,12 @@ ROLE_NAMES = [r.name for r in ROLES]
 SUBSET_ENTRY_POINTS = {
     # Reads the current/previous symlinks: needs the base directory only.
     ("release", "facts"): {"release_app_name", "release_base_dir"},
+    # Switches the symlinks of an installed release; the preflight reads the
+    # release name, the artifact (only when given) and the niceness it checks.
+    ("release", "activate"): {"release_app_name", "release_version", "release_artifact", "release_base_dir",
+                              "release_install_nice"},
+    # Lists and removes release directories.
+    ("release", "cleanup"): {"release_app_name", "release_base_dir", "release_keep"},
 }
 
 # set_fact results shared across roles on purpose: the deploy_report
