@@ -59,7 +59,8 @@ INSTALL_TASK_MARKERS = (
     "Check that a release and its artifact are named", "Read the artifact's checksum",
     "Check that the artifact exists", "Ensure Python can create virtualenvs", "service group exists",
     "unprivileged service user exists", "Ensure the base and releases directories",
-    "Read whether this release is already installed", "Refuse to reinstall", "Fail when the release is not installed",
+    "Read whether this release is installed", "Refuse to reinstall", "Fail when the release is not installed",
+    "Record the settings the host was prepared with",
     "Ensure the release directory exists", "Unpack the artifact", "Create the release's virtualenv",
     "Install the pinned wheels", "Mark the release as",
 )
@@ -71,9 +72,14 @@ def is_install_task(name: str) -> bool:
 
 
 def install_seconds(events: Sequence[Mapping]) -> float:
-    """Seconds spent in install tasks, summed over every host and play (see INSTALL_TASK_MARKERS)."""
-    return sum(e["t1"] - e["t0"] for e in events
-               if e.get("ev") == "task" and e.get("status") != "skipped" and is_install_task(e.get("task", "")))
+    """Wall seconds during which at least one install task ran (see INSTALL_TASK_MARKERS).
+
+    The union of the tasks' [t0, t1] intervals over every host and play:
+    hosts installing one after the other count their sum, hosts installing at
+    the same time count once. Skipped tasks do not count.
+    """
+    return covered([(e["t0"], e["t1"]) for e in events
+                    if e.get("ev") == "task" and e.get("status") != "skipped" and is_install_task(e.get("task", ""))])
 
 
 def median(values: Iterable[float | None]) -> float | None:

@@ -221,3 +221,16 @@ def test_covered_time_merges_overlapping_tasks_and_the_gap_is_the_rest_of_the_ba
     gaps = an.batch_gaps(events, "roll", [{"batch": 1, "start": 0.0, "end": 5.0}, {"batch": 2, "start": 5.0, "end": 9.0}])
     expected = [(pytest.approx(2.0), pytest.approx(3.0)), (pytest.approx(1.0), pytest.approx(3.0))]
     assert [(g["busy_s"], g["gap_s"]) for g in gaps] == expected
+
+
+def test_install_time_counts_hosts_installing_together_once_and_one_after_the_other_in_full():
+    def task(host, name, t0, t1, status="ok"):
+        return {"ev": "task", "play": "p", "batch": 1, "host": host, "task": name, "t0": t0, "t1": t1, "status": status}
+    together = [task("a", "zerodowntime.deploy.release : Create the release's virtualenv", 0.0, 4.0),
+                task("b", "zerodowntime.deploy.release : Create the release's virtualenv", 1.0, 5.0),
+                task("a", "Restart the application", 5.0, 6.0),
+                task("b", "zerodowntime.deploy.release : Install the pinned wheels", 6.0, 6.5, status="skipped")]
+    assert an.install_seconds(together) == pytest.approx(5.0)
+    one_after_the_other = [task("a", "zerodowntime.deploy.release : Unpack the artifact into", 0.0, 2.0),
+                           task("b", "zerodowntime.deploy.release : Unpack the artifact into", 3.0, 5.0)]
+    assert an.install_seconds(one_after_the_other) == pytest.approx(4.0)
