@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: venv collection images artifacts lab demo test test-unit test-integration test-molecule lint lab-destroy clean
+.PHONY: venv collection images artifacts lab demo bench test test-unit test-integration test-molecule lint lab-destroy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
@@ -54,6 +54,15 @@ lint: venv collection
 	scripts/sanity.sh
 
 test: lint test-unit test-integration test-molecule
+
+# The benchmark (issue 7): this collection against a classic rolling update
+# on its own lab (bm-* containers), 3, 6 and 12 app hosts, serial 1 and
+# batches, alternating rounds; writes benchmarks/results.json, RESULTS.md
+# and the plot. Not part of `make test`: it measures, it asserts nothing.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--sizes 3 --rounds 1".
+BENCH_ARGS ?=
+bench: venv collection images artifacts
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 lab-destroy: venv
 	molecule destroy -s default
