@@ -166,18 +166,28 @@ def _diff(end: float | None, start: float | None) -> float | None:
     return end - start
 
 
+def _drain_state(state: str | None) -> bool:
+    """True for a state argument that takes a server out of rotation.
+
+    Timelines recorded before the benchmark callback resolved templates hold
+    the rotation role's raw ``{{ rotation_drained_state }}`` (drain or maint).
+    """
+    return state in ("drain", "maint", "disabled") or (state or "").replace(" ", "") == "{{rotation_drained_state}}"
+
+
 def drain_task_end(events: Sequence[Mapping], host: str, drained_at: float) -> float | None:
     """End of the task that drained or disabled ``host`` on a balancer: the last one started by ``drained_at``.
 
     ``drained_at`` is when HAProxy was first seen with the host drained; the
     task that sent the command started before it (and may end before the
     sampler saw it). Recognises zerodowntime.deploy.haproxy_server (state
-    drain) and community.general.haproxy (state disabled or drain).
+    drain, or maint, which drains first) and community.general.haproxy
+    (state disabled or drain).
     """
     started = [e for e in events
                if e.get("ev") == "task" and e.get("host") == host and e.get("status") == "ok"
                and str(e.get("action", "")).rsplit(".", 1)[-1] in ("haproxy_server", "haproxy")
-               and e.get("state") in ("drain", "disabled") and e["t0"] <= drained_at]
+               and _drain_state(e.get("state")) and e["t0"] <= drained_at]
     return max(started, key=lambda e: e["t0"])["t1"] if started else None
 
 

@@ -10,7 +10,7 @@ type: aggregate
 short_description: Write the timeline of a playbook run as JSON lines, for benchmarks/run.py
 description:
   - One line per play start (every serial batch of a play starts again), per task result of each
-    host (start and end in epoch seconds, action, the raw C(state) argument, the raw C(delegate_to),
+    host (start and end in epoch seconds, action, the C(state) argument (as the module got it when the result says, else raw), the raw C(delegate_to),
     loop item counts) and one at the end of the playbook.
   - Writes nothing unless BENCH_TIMELINE_PATH is set.
 options:
@@ -66,6 +66,12 @@ class CallbackModule(CallbackBase):
         data = result._result if isinstance(result._result, dict) else {}
         items = data.get("results") if isinstance(data.get("results"), list) else None
         state = task.args.get("state") if isinstance(task.args, dict) else None
+        # The module's own arguments, templated ("{{ rotation_drained_state }}" -> "maint").
+        for source in [data] + (items or []):
+            args = source.get("invocation", {}).get("module_args", {}) if isinstance(source, dict) else {}
+            if isinstance(args, dict) and isinstance(args.get("state"), str):
+                state = args["state"]
+                break
         self._write({
             "ev": "task",
             "t0": self._started.pop((host, task._uuid), now),

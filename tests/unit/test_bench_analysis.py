@@ -142,6 +142,13 @@ def test_notice_is_the_end_of_the_drain_task_that_was_running_when_haproxy_showe
     assert an.drain_task_end(events, "a", drained_at=5.1) == 5.0
     assert an.drain_task_end(events, "a", drained_at=0.1) is None
     assert an.drain_task_end(events, "b", drained_at=5.1) is None
+    # zerodowntime.deploy's rotation role drains with state maint (drain, then MAINT).
+    maint = events_for("a", 5.0, "zerodowntime.deploy.haproxy_server", "maint")
+    assert an.drain_task_end(maint, "a", drained_at=5.1) == 5.0
+    raw = events_for("a", 5.0, "zerodowntime.deploy.haproxy_server", "{{ rotation_drained_state }}")
+    assert an.drain_task_end(raw, "a", drained_at=5.1) == 5.0
+    enable = events_for("a", 5.0, "zerodowntime.deploy.haproxy_server", "ready")
+    assert an.drain_task_end(enable, "a", drained_at=5.1) is None
 
 
 def test_batches_of_the_rolling_play_and_their_hosts():
