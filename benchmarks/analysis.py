@@ -58,7 +58,7 @@ CONTROLLER_ACTIONS = frozenset((
 INSTALL_TASK_MARKERS = (
     "Check that a release and its artifact are named", "Read the artifact's checksum",
     "Check that the artifact exists", "Ensure Python can create virtualenvs", "service group exists",
-    "unprivileged service user exists", "Ensure the base and releases directories",
+    "unprivileged service user exists", "Ensure the base and releases directories", "Create the installer",
     "Read whether this release is installed", "Refuse to reinstall", "Fail when the release is not installed",
     "Record the settings the host was prepared with",
     "Ensure the release directory exists", "Unpack the artifact", "Create the release's virtualenv",

@@ -19,7 +19,7 @@ import pytest
 from local_role import run_role
 
 PREPARE_TASKS = [
-    "Ensure Python can create virtualenvs and Ansible's pip module can run",
+    "Ensure Python can create virtualenvs",
     "Ensure the application's service group exists",
     "Ensure the application's unprivileged service user exists",
     "Ensure the base and releases directories exist, owned by root",
@@ -73,7 +73,8 @@ def test_installing_on_a_fresh_host_still_prepares_it_first(tmp_path, base):
 def _preparation_checksum(release_vars):
     """What the role writes to .prepared: sha256 of its preparation settings as sorted JSON."""
     settings = {"packages": release_vars["release_packages"], "user": release_vars["release_user"],
-                "group": release_vars["release_group"], "base_dir": release_vars["release_base_dir"]}
+                "group": release_vars["release_group"], "base_dir": release_vars["release_base_dir"],
+                "python": release_vars.get("release_python", "/usr/bin/python3"), "installer": 1}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
