@@ -363,7 +363,7 @@ def test_a_forced_deploy_refuses_to_drain_f_app1_while_every_other_server_is_in_
 # Tasks of the release role that prepare a host for a release it does not
 # have yet (roles/release/tasks/install_steps.yml).
 RELEASE_PREPARE_TASKS = [
-    "Ensure Python can create virtualenvs and Ansible's pip module can run",
+    "Ensure Python can create virtualenvs",
     "Ensure the application's service group exists",
     "Ensure the application's unprivileged service user exists",
     "Ensure the base and releases directories exist, owned by root",
