@@ -140,3 +140,59 @@ def test_a_migrate_host_lost_before_the_rollout_stops_the_deploy_before_any_drai
     held = subprocess.run(["docker", "exec", "lb1", "ls", "/var/lib/zerodowntime/locks"],
                           capture_output=True, text=True, check=True)
     assert held.stdout.split() == []
+
+
+def lock_held():
+    """Names of the deploy locks held on lb1."""
+    return subprocess.run(["docker", "exec", "lb1", "ls", "-A", "/var/lib/zerodowntime/locks"],
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
+def assert_stopped_in_preflight(report):
+    """The request failed on the controller: no app host even staged, no lock left."""
+    assert report["result"] == "failed"
+    assert report["hosts"]["localhost"]["failure"]["phase"] == "preflight"
+    for host in APP_HOSTS:
+        assert not report["hosts"].get(host, {}).get("phases"), (host, report["hosts"].get(host))
+    assert lock_held() == []
+    assert_no_app_host_touched(report)
+
+
+# Issue 14's table and more: each must fail on the controller, before the
+# lock and before any host is staged, naming the option and what would fix it.
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["-e", "deploy_serial=abc"], "deploy_serial has an invalid entry: each batch must be a positive number"),
+        (["-e", "deploy_serial=0"], "deploy_serial has an invalid entry"),
+        (["-e", "deploy_serial=-1"], "deploy_serial has an invalid entry"),
+        (["-e", "deploy_serial=0%"], "deploy_serial has an invalid entry"),
+        (["-e", "deploy_serial=150%"], "deploy_serial has an invalid entry"),
+        (["-e", "deploy_serial=1,,2"], "deploy_serial has an invalid entry"),
+        (["-e", '{"deploy_serial": [1, "x"]}'], "deploy_serial has an invalid entry"),
+        (["-e", '{"deploy_serial": []}'], "deploy_serial is an empty list"),
+        (["-e", "deploy_serail=2"], "Unknown option deploy_serail: did you mean deploy_serial?"),
+        (["-e", "deploy_stratgy=reload"], "Unknown option deploy_stratgy: did you mean deploy_strategy?"),
+        (["-e", "rollback_relase=1.0.0"], "Unknown option rollback_relase: did you mean rollback_release?"),
+        (["-e", "deploy_canary_sok_s=5"], "Unknown option deploy_canary_sok_s: did you mean deploy_canary_soak_s?"),
+    ],
+    ids=["serial-abc", "serial-0", "serial-negative", "serial-0%", "serial-150%", "serial-empty-entry",
+         "serial-list-with-word", "serial-empty-list", "misspelled-serial", "misspelled-strategy",
+         "misspelled-rollback-release", "misspelled-canary-soak"],
+)
+def test_a_bad_option_fails_in_preflight_naming_it_and_holds_no_lock(tmp_path, extra, expected):
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0", *extra)
+    assert rc == 2, out[-3000:]
+    assert expected in report["hosts"]["localhost"]["failure"]["msg"]
+    assert "Unexpected Exception" not in out
+    assert_stopped_in_preflight(report)
+
+
+def test_a_missing_artifact_with_a_null_build_command_says_release_not_found(tmp_path):
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=9.9.9", "-e", '{"deploy_build_command": null}')
+    assert rc == 2, out[-3000:]
+    failure = report["hosts"]["localhost"]["failure"]["msg"]
+    assert "Release 9.9.9 not found on the controller" in failure
+    assert "no deploy_build_command is set to build it" in failure
+    assert "NoneType" not in out
+    assert_stopped_in_preflight(report)

@@ -12,9 +12,18 @@ zerodowntime.deploy.deploy` (the playbook by its FQCN: the installed copy's)
 deploys the release of the main job that the lab does not run now, so every
 host is drained and switched, under the load probe; the session ends with
 the lab back on 1.1.0 (conftest.py).
+
+The inventory is a user's (issue 13): no `ansible_connection` anywhere and
+no `localhost` entry (the controller is Ansible's implicit localhost), and
+deploy_artifact_dir written with `{{ inventory_dir }}`, the pattern of our
+own docs. The lab's containers have no sshd, so the default connection
+(ANSIBLE_TRANSPORT, what `ssh` is for a user) is the Docker one: what
+matters is that the inventory sets none, so a play-level `connection:`
+would win over it exactly as it wins over ssh.
 """
 
 import json
+import pathlib
 import shutil
 import subprocess
 
@@ -29,6 +38,8 @@ REDEPLOYS_LAB = True
 # Lines of the lab inventory that locate this checkout (its artifacts and
 # the demo app's build script); a user's project has its own.
 CHECKOUT_VARIABLES = ("lab_root", "deploy_artifact_dir", "deploy_build_command")
+# deploy_lock_dir's default, on the lock host (the first balancer).
+LOCK_DIR = "/var/lib/zerodowntime/locks"
 
 
 @pytest.fixture(name="installed", scope="module")
@@ -49,7 +60,12 @@ def user_project(dest, releases):
     variables = yaml.safe_load(all_vars.read_text())
     for name in CHECKOUT_VARIABLES:
         variables.pop(name)
+    variables["deploy_artifact_dir"] = "{{ inventory_dir }}/../build/artifacts"
     all_vars.write_text("---\n" + yaml.safe_dump(variables, sort_keys=False))
+    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
+    hosts["all"].pop("hosts")
+    hosts["all"]["vars"].pop("ansible_connection")
+    (inventory / "hosts.yml").write_text("---\n" + yaml.safe_dump(hosts, sort_keys=False))
     artifacts = dest / "build" / "artifacts"
     artifacts.mkdir(parents=True)
     for release in releases:
@@ -62,7 +78,7 @@ def user_project(dest, releases):
 def run(installed, cwd, *argv, report=None, timeout=900):
     """Run argv in cwd with only the installed copy on the collections path."""
     collections_path, _collection = installed
-    env = lab.clean_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path))
+    env = lab.clean_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_TRANSPORT="community.docker.docker")
     if report:
         env.update(ANSIBLE_CALLBACKS_ENABLED="zerodowntime.deploy.deploy_report", ZERODOWNTIME_REPORT_PATH=str(report))
     return subprocess.run(list(argv), cwd=str(cwd), env=env, capture_output=True, text=True,
@@ -88,6 +104,10 @@ def test_the_installed_deploy_playbook_deploys_a_release_under_load_without_a_fa
                    "zerodowntime.deploy.deploy", "-e", "deploy_release=%s" % release, report=report)
 
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    # The lock was taken on the balancer and released there: none is left
+    # on lb1, none was ever made on the controller.
+    assert lab.docker("lb1", "ls", "-A", LOCK_DIR).split() == []
+    assert not pathlib.Path(LOCK_DIR, lab.APP).exists()
     deployed = json.loads(report.read_text())
     assert deployed["result"] == "ok", deployed.get("hosts")
     for host in lab.APP_HOSTS:
