@@ -800,6 +800,12 @@ class HAProxyRuntime(object):
         share one deadline between several waits measure it with this."""
         return self._clock()
 
+    def sleep(self, seconds):
+        """Wait `seconds` (float) with this client's sleep function (tests
+        give a fake one). Returns None."""
+        if seconds > 0:
+            self._sleep(seconds)
+
     # -- transport ---------------------------------------------------------
 
     def _connect(self, command):
@@ -1104,6 +1110,25 @@ class HAProxyRuntime(object):
         """
         self.run("%s agent %s" % ("enable" if enabled else "disable", self._target(backend, server)))
 
+    def set_server_health(self, backend, server, health):
+        """Force the operational state the health check starts from
+        (``set server <be>/<srv> health up|stopping|down``).
+
+        Forced ``down`` on a server in MAINT makes HAProxy keep it DOWN when
+        it leaves MAINT, until its health check has passed ``rise`` times:
+        without it, a server leaving MAINT whose last check was good is UP at
+        once and takes requests before it is checked (management guide,
+        "set server"; server.c, leaving maintenance).
+
+        Args: backend, server (str); health (``up``, ``stopping`` or ``down``).
+        Returns: None.
+        Raises: HAProxyArgumentError (another health), HAProxyCommandError,
+            HAProxyPermissionError, HAProxyConnectionError.
+        """
+        if health not in ("up", "stopping", "down"):
+            raise HAProxyArgumentError("health must be up, stopping or down, not %r" % (health,))
+        self.run("set server %s health %s" % (self._target(backend, server), health))
+
     def shutdown_sessions(self, backend, server):
         """Kill every session on the server (``shutdown sessions server
         <be>/<srv>``).
@@ -1290,6 +1315,29 @@ class HAProxyRuntime(object):
             raise
         return waited
 
+
+    def wait_for_checked(self, backend, server, timeout_s, interval_s=DEFAULT_POLL_INTERVAL):
+        """Wait until a server out of rotation passed its health check.
+
+        For a server in DRAIN whose health was forced down (set_server_health
+        ``down``): polls ``show servers state <backend>`` until its
+        operational state is running again, which only a passing health
+        check (``rise`` of them) brings. The server takes no new request
+        meanwhile (DRAIN), so it can be set ready without ever being sent a
+        request unchecked.
+
+        Args: backend, server (str); timeout_s (float seconds >= 0);
+            interval_s (float seconds > 0, default 0.2).
+        Returns: float: seconds waited (0.0 when passed at the first read).
+        Raises: HAProxyTimeoutError when it has not passed at the deadline
+            (``last_state`` is the last ServerState); HAProxyCommandError,
+            HAProxyConnectionError, HAProxyArgumentError.
+        """
+        return self._poll(lambda: self.server_state(backend, server),
+                          lambda state: state.op_state in (OP_RUNNING, OP_STARTING),
+                          timeout_s, interval_s,
+                          "HAProxy socket %s: waiting for %s/%s to pass its health check"
+                          % (self.socket, backend, server))[0]
 
 def _describe_state(state):
     if isinstance(state, tuple):

@@ -71,6 +71,8 @@ options:
         waits for a settled C(UP), which needs passing checks (unless the server has C(fall 1)).
       - A server without health checks (status C(no check)) is up as soon as it is ready.
       - On expiry the task fails and the server stays ready.
+      - With O(checked_before_traffic) (the default) the same timeout first bounds the wait for a passing
+        health check in DRAIN, before the server is set ready.
     type: float
     default: 30.0
   poll_interval:
@@ -97,6 +99,35 @@ options:
       - Only the checks that the configuration declares are touched.
     type: bool
     default: false
+  hold_agent_check:
+    description:
+      - When V(true), a configured agent check of the server is disabled (C(disable agent)) before the server
+        is set to V(drain) or V(maint), and enabled again (C(enable agent)) before it is set V(ready).
+      - An agent answering C(ready) would otherwise set a drained or MAINT server back to READY within one
+        C(agent-inter), and HAProxy would send it new requests while the deploy stops its application.
+      - Health checks cannot change the administrative state and are left alone (see O(disable_checks_in_maint)).
+    type: bool
+    default: true
+  confirm_interval:
+    description:
+      - After a server is set to V(drain) or V(maint) (and its sessions ended), seconds to wait before the
+        server is read once more; the task fails, naming the likely cause, when it is no longer out of
+        rotation (an agent check, another client of the Runtime API, a reload without server state).
+      - V(0) reads it again at once.
+    type: float
+    default: 0.0
+  checked_before_traffic:
+    description:
+      - When V(true), a server with an enabled health check that is set V(ready) from V(maint) or V(drain) is
+        first put in DRAIN (no new request), its health forced down (C(set server <backend>/<server> health down))
+        and the task waits, within O(wait_timeout), until its health check has passed; only then is it set
+        V(ready). When the check does not pass in time the task fails and the server stays in DRAIN.
+      - Without it, HAProxy takes a server leaving MAINT whose last check was good as UP at once, and sends it
+        requests before checking it again. C(set server ... health down) has no effect while in MAINT.
+      - Clients with persistence (a stick table or a cookie) may still reach a server in DRAIN.
+      - A server without an enabled health check is UP as soon as it is ready either way.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - zerodowntime.deploy.haproxy_socket
 attributes:
@@ -336,6 +367,8 @@ class ServerTask(object):
                 health = wanted
             if state.agent_check_configured:
                 agent = wanted
+        if params["hold_agent_check"] and params["state"] and state.agent_check_configured:
+            agent = "enabled" if admin == "ready" else "disabled"
         return dict(admin_state=admin, weight=weight, health_check=health, agent_check=agent)
 
     # -- writing -------------------------------------------------------
@@ -404,6 +437,60 @@ class ServerTask(object):
             self.set_admin(backend, previous["admin_state"])
         if previous["admin_state"] == "maint":
             self.set_checks(backend, previous)
+
+    def set_agent_off(self, backend):
+        """disable agent <be>/<srv>, then read it back."""
+        if server_summary(self.read(backend)[0])["agent_check"] == "enabled":
+            self.client.set_agent_check(backend, self.server, False)
+            self.verify(backend, "disable agent %s/%s" % (backend, self.server), "agent_check", "disabled")
+
+    def pass_check_in_drain(self, backend):
+        """Before a server out of rotation is set ready: put it in DRAIN,
+        force its health down and wait (within wait_timeout) until its
+        health check has passed, so that it is sent no request unchecked.
+
+        HAProxy takes a server leaving MAINT whose last check was good as UP
+        at once, and ``set server ... health down`` has no effect in MAINT
+        (both seen on 2.6); in DRAIN the check runs and no new request is
+        sent. A server without an enabled health check is left alone.
+        Raises TaskFailed, leaving the server in DRAIN, when the check does
+        not pass in time.
+        """
+        state = self.read(backend)[0]
+        if not state.health_check_enabled:
+            return
+        if state.admin == "maint":
+            self.set_admin(backend, "drain")
+        self.client.set_server_health(backend, self.server, "down")
+        try:
+            self.result["waited"] += self.client.wait_for_checked(
+                backend, self.server, self.params["wait_timeout"], self.params["poll_interval"])
+        except HAProxyTimeoutError as exc:
+            self.result["waited"] += exc.waited
+            stats = self.client.server_stats(backend, self.server)
+            raise TaskFailed("%s did not pass its health check within wait_timeout %.1fs (status %s, last "
+                             "check %s): it stays in DRAIN and was sent no request"
+                             % (self.where(backend), self.params["wait_timeout"], stats.status.text,
+                                stats.check_status or "none"))
+
+    def confirm_out(self, backends, target):
+        """Read the server again (after confirm_interval seconds) and fail
+        when it is no longer in the state the task set."""
+        if self.params["confirm_interval"] > 0:
+            self.client.sleep(self.params["confirm_interval"])
+        for backend in backends:
+            state = self.read(backend)[0]
+            wanted = ("drain", "maint") if target == "drain" else ("maint",)
+            if state.admin in wanted:
+                continue
+            causes = []
+            if state.agent_check_enabled:
+                causes.append("its agent check is enabled and an agent answer such as 'ready' sets the "
+                              "administrative state (hold_agent_check keeps it off while out of rotation)")
+            causes.append("another client of the Runtime API, or a reload of HAProxy without a "
+                          "server-state-file, may have changed it")
+            raise TaskFailed("%s went back to %s on its own after it was set to %s: %s"
+                             % (self.where(backend), state.admin, target, "; ".join(causes)))
 
     # -- waiting -------------------------------------------------------
 
@@ -510,11 +597,16 @@ class ServerTask(object):
             plan, now = plans[backend], before[backend]
             if plan["weight"] != now["weight"]:
                 self.set_weight(backend, plan["weight"])
+            if target in ("drain", "maint") and plan["agent_check"] == "disabled":
+                # Before the drain: an agent answering "ready" would undo it.
+                self.set_agent_off(backend)
             if plan["admin_state"] != "maint":
                 # Enable checks before the server may take traffic, so it is
                 # never considered UP without being checked.
                 self.set_checks(backend, plan)
             first = "drain" if backend in via_drain else plan["admin_state"]
+            if first == "ready" and now["admin_state"] != "ready" and params["checked_before_traffic"]:
+                self.pass_check_in_drain(backend)
             if first != now["admin_state"]:
                 self.set_admin(backend, first)
 
@@ -531,6 +623,9 @@ class ServerTask(object):
                 if server_summary(self.read(backend)[0])["admin_state"] != "maint":
                     self.set_admin(backend, "maint")
                 self.set_checks(backend, plan)
+
+        if target in ("drain", "maint"):
+            self.confirm_out(backends, target)
 
         if wait and target == "ready":
             self.wait_up(backends)
@@ -570,12 +665,15 @@ def main():
         drain_timeout_policy=dict(type="str", default="fail",
                                   choices=["fail", "restore", "shutdown_sessions"]),
         disable_checks_in_maint=dict(type="bool", default=False),
+        hold_agent_check=dict(type="bool", default=True),
+        confirm_interval=dict(type="float", default=0.0),
+        checked_before_traffic=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[("state", "weight")])
     params = module.params
 
-    for name in ("drain_timeout", "wait_timeout"):
+    for name in ("drain_timeout", "wait_timeout", "confirm_interval"):
         if params[name] < 0:
             module.fail_json(msg="%s must be >= 0 seconds, got %s" % (name, params[name]))
     if params["poll_interval"] <= 0:

@@ -275,8 +275,12 @@ def test_ready_on_haproxy_30_waits_until_the_server_passes_its_checks(ha30):
     run = ha30.module("haproxy_server", dict(backend="app", server="web2", state="ready",
                                              wait_timeout=30))
     # HAProxy takes a server leaving maintenance as UP until its checks say
-    # otherwise: let them fail, then let the application recover.
-    ha30.wait("app", "web2", lambda s: s["admin"] == 0 and s["status"] == "DOWN", "DOWN after ready")
+    # otherwise; checked_before_traffic (the default) keeps it in DRAIN, its
+    # health forced down, until a check passed: let them fail (it must stay
+    # in DRAIN, taking no request), then let the application recover.
+    ha30.wait("app", "web2", lambda s: s["admin"] == 8 and s["status"] == "DOWN", "DOWN in DRAIN")
+    time.sleep(1.0)
+    assert ha30.server("app", "web2")["admin"] == 8
     ha30.set_healthy(8002, True)
     result = run.result()
 

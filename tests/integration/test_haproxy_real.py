@@ -194,9 +194,11 @@ def test_ready_fails_after_wait_timeout_when_checks_keep_failing(lab, run_module
     result = run_module("haproxy_server", server_args(lab, backend="app", server="web2",
                                                       state="ready", wait_timeout=1.5))
 
+    # checked_before_traffic (the default): the server waits for its check
+    # in DRAIN and is never set ready while failing.
     assert result["failed"] is True
-    assert "not UP" in result["msg"] and "stays ready" in result["msg"]
-    assert lab.server("app", "web2")["admin"] == 0
+    assert "did not pass its health check" in result["msg"] and "stays in DRAIN" in result["msg"]
+    assert lab.server("app", "web2")["admin"] == FDRAIN
 
 
 def test_ready_of_a_server_without_checks_does_not_wait(lab, run_module):
