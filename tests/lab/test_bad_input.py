@@ -196,3 +196,75 @@ def test_a_missing_artifact_with_a_null_build_command_says_release_not_found(tmp
     assert "no deploy_build_command is set to build it" in failure
     assert "NoneType" not in out
     assert_stopped_in_preflight(report)
+
+
+ARTIFACTS = ROOT / "build" / "artifacts"
+
+
+@pytest.fixture(name="fake_release")
+def fixture_fake_release():
+    """make(release, content, checksum) writes demoapp-<release>.tar.gz (and
+    its .sha256 unless checksum is None) into build/artifacts; removed after."""
+    made = []
+
+    def make(release, content, checksum):
+        artifact = ARTIFACTS / ("demoapp-%s.tar.gz" % release)
+        artifact.write_bytes(content)
+        made.append(artifact)
+        if checksum is not None:
+            artifact.with_name(artifact.name + ".sha256").write_text("%s  %s\n" % (checksum, artifact.name))
+        made.append(artifact.with_name(artifact.name + ".sha256"))
+        return artifact
+
+    yield make
+    for path in made:
+        if path.exists():
+            path.unlink()
+
+
+def release_dirs(release):
+    """App hosts that have anything of `release` under /srv/demoapp/releases."""
+    found = {}
+    for host in APP_HOSTS:
+        out = subprocess.run(["docker", "exec", host, "find", "/srv/demoapp/releases", "-maxdepth", "1",
+                              "-name", "*%s*" % release], capture_output=True, text=True, check=True).stdout
+        if out.strip():
+            found[host] = out.split()
+    return found
+
+
+def test_an_artifact_that_does_not_match_its_checksum_fails_before_any_host_changes(tmp_path, fake_release):
+    good = (ARTIFACTS / "demoapp-1.1.0.tar.gz").read_bytes()
+    fake_release("8.0.1", good, "0" * 64)
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=8.0.1")
+    assert rc == 2, out[-3000:]
+    failures = [entry["failure"]["msg"] for entry in report["hosts"].values() if entry.get("failure")]
+    assert any("does not match its checksum file" in msg for msg in failures), failures
+    assert release_dirs("8.0.1") == {}
+    assert lock_held() == []
+    assert_no_app_host_touched(report)
+
+
+def test_an_artifact_without_its_checksum_file_fails_before_any_host_changes(tmp_path, fake_release):
+    fake_release("8.0.2", (ARTIFACTS / "demoapp-1.1.0.tar.gz").read_bytes(), None)
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=8.0.2", "-e", "deploy_build_command=")
+    assert rc == 2, out[-3000:]
+    failures = [entry["failure"]["msg"] for entry in report["hosts"].values() if entry.get("failure")]
+    assert any("8.0.2.tar.gz.sha256 is missing" in msg for msg in failures), failures
+    assert release_dirs("8.0.2") == {}
+    assert lock_held() == []
+    assert_no_app_host_touched(report)
+
+
+def test_a_truncated_artifact_leaves_no_release_directory_behind(tmp_path, fake_release):
+    import hashlib
+    truncated = (ARTIFACTS / "demoapp-1.1.0.tar.gz").read_bytes()[:200000]
+    fake_release("8.0.3", truncated, hashlib.sha256(truncated).hexdigest())
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=8.0.3")
+    assert rc == 2, out[-3000:]
+    failures = [entry["failure"]["msg"] for entry in report["hosts"].values() if entry.get("failure")]
+    assert any("could not be installed" in msg and "incomplete release directory was removed" in msg
+               for msg in failures), failures
+    assert release_dirs("8.0.3") == {}
+    assert lock_held() == []
+    assert_no_app_host_touched(report)
