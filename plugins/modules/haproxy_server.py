@@ -600,15 +600,21 @@ class ServerTask(object):
             if target in ("drain", "maint") and plan["agent_check"] == "disabled":
                 # Before the drain: an agent answering "ready" would undo it.
                 self.set_agent_off(backend)
+            # The agent comes back only once the server is ready: an agent
+            # answering "ready" would otherwise lift the DRAIN in which the
+            # server waits for its health check.
+            agent_after = target == "ready" and params["hold_agent_check"]
             if plan["admin_state"] != "maint":
                 # Enable checks before the server may take traffic, so it is
                 # never considered UP without being checked.
-                self.set_checks(backend, plan)
+                self.set_checks(backend, dict(plan, agent_check=now["agent_check"]) if agent_after else plan)
             first = "drain" if backend in via_drain else plan["admin_state"]
             if first == "ready" and now["admin_state"] != "ready" and params["checked_before_traffic"]:
                 self.pass_check_in_drain(backend)
             if first != now["admin_state"]:
                 self.set_admin(backend, first)
+            if agent_after:
+                self.set_checks(backend, plan)
 
         if wait and target in ("drain", "maint"):
             waiting = [b for b in backends
