@@ -73,6 +73,13 @@ haproxy_uptime:
   returned: success
   type: int
   sample: 86400
+cli_level:
+  description:
+    - Access level of the socket (C(show cli level)); V(admin) is needed to change servers. Null when HAProxy
+      does not know the command (before 2.0).
+  returned: success
+  type: str
+  sample: admin
 backends:
   description:
     - One entry per backend, keyed by backend name.
@@ -186,6 +193,7 @@ def main():
             validate_name(backend, "backend")
         client = runtime_from_params(module.params)
         info = client.show_info()
+        level = client.cli_level()
         try:
             backends = read_backends(client, backend)
         except HAProxyCommandError as exc:
@@ -199,7 +207,7 @@ def main():
         module.fail_json(msg="backend '%s' does not exist on HAProxy socket %s (it may be a frontend)"
                          % (backend, client.socket))
     module.exit_json(changed=False, haproxy_version=info.version, haproxy_pid=info.pid,
-                     haproxy_uptime=info.uptime, backends=backends)
+                     haproxy_uptime=info.uptime, cli_level=level, backends=backends)
 
 
 if __name__ == "__main__":

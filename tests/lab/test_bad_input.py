@@ -86,15 +86,25 @@ def test_a_release_missing_on_the_controller_is_named_in_the_failure(tmp_path):
     ],
     ids=["unknown-backend", "missing-socket"],
 )
-def test_a_wrong_balancer_setting_fails_the_drain_and_leaves_the_host_in_rotation(tmp_path, extra, expected):
+def test_a_wrong_balancer_setting_fails_in_preflight_before_anything_changes(tmp_path, extra, expected):
     rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true", *extra)
-    assert rc != 0
-    failure = report["hosts"]["app1"]["failure"]
-    assert "app1 failed in phase drain" in failure["msg"]
-    assert expected in failure["msg"]
-    assert "No further host was touched" in failure["msg"]
-    assert report["hosts"]["app2"]["result"] == "not_run"
-    assert balancer_states() == {host: ("0", "2") for host in APP_HOSTS}
+    assert rc == 2, out[-3000:]
+    failure = report["hosts"]["localhost"]["failure"]["msg"]
+    assert "Balancer lb1" in failure
+    assert expected in failure
+    assert_stopped_in_preflight(report)
+
+
+def test_a_balancer_that_would_lose_the_drain_at_a_reload_is_refused(tmp_path):
+    # A configuration without server-state-file, as a user's own balancer
+    # may have: the preflight reads another file on lb1 to stand for it.
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true",
+                             "-e", "rotation_haproxy_config=/etc/hostname")
+    assert rc == 2, out[-3000:]
+    failure = report["hosts"]["localhost"]["failure"]["msg"]
+    assert "Balancer lb1: its HAProxy configuration has no server-state-file or load-server-state-from-file" in failure
+    assert "deploy_require_state_persistence: false" in failure
+    assert_stopped_in_preflight(report)
 
 
 def test_a_failed_deploy_releases_its_deploy_lock(tmp_path):

@@ -1,0 +1,142 @@
+# -*- coding: utf-8 -*-
+# Copyright: zerodowntime.deploy maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What stops a deploy on its balancers, found before anything changes: the
+``rotation_balancer_problems`` filter."""
+
+from __future__ import annotations
+
+import re
+
+DOCUMENTATION = r'''
+name: rotation_balancer_problems
+short_description: List what is wrong with the balancers of a deploy, one message per problem
+version_added: 0.1.0
+description:
+  - Reads the results of a looped M(zerodowntime.deploy.haproxy_info) task (one item per balancer, run with
+    C(failed_when=false)) and, optionally, of a looped C(grep) of each balancer's HAProxy configuration.
+  - Reports a balancer that could not be read (the module's message names the socket), a socket below the
+    C(admin) level (C(show cli level)), an app host that is not a server of the backend, and, with
+    O(require_state_persistence), a balancer without C(server-state-file) or C(load-server-state-from-file)
+    in its configuration, whose reload would put a drained server straight back into rotation.
+positional: backend, expected
+options:
+  _input:
+    description: C(results) of the looped M(zerodowntime.deploy.haproxy_info) task; C(item) is the balancer.
+    type: list
+    elements: dict
+    required: true
+  backend:
+    description: The backend the app hosts are servers of.
+    type: str
+    required: true
+  expected:
+    description: Server names that must be in O(backend) on every balancer (the app hosts).
+    type: list
+    elements: str
+    required: true
+  config_reads:
+    description:
+      - C(results) of a looped C(grep -hE '^\s*(server-state-file|load-server-state-from-file)\s' <config>),
+        one item per balancer; C(stdout) holds the matching lines.
+    type: list
+    elements: dict
+    default: []
+  require_state_persistence:
+    description: Report balancers whose configuration lacks either directive.
+    type: bool
+    default: true
+'''
+
+EXAMPLES = r'''
+- name: Fail naming every balancer problem
+  ansible.builtin.fail:
+    msg: "{{ problems | join(' ') }}"
+  vars:
+    problems: "{{ __info.results | zerodowntime.deploy.rotation_balancer_problems('app', groups['app']) }}"
+  when: problems | length > 0
+'''
+
+RETURN = r'''
+_value:
+  description: One sentence per problem, naming the balancer and what would fix it; empty when there is none.
+  type: list
+  elements: str
+'''
+
+_STATE_FILE = re.compile(r"^\s*server-state-file\s+\S", re.M)
+_LOAD_STATE = re.compile(r"^\s*load-server-state-from-file\s+(global|local)\b", re.M)
+
+
+def reading_problems(reading, backend, expected):
+    """Problems of one balancer's haproxy_info result.
+
+    :arg reading: dict, one item of a looped haproxy_info's results.
+    :arg backend: str, the backend name.
+    :arg expected: list of str, server names that must be in the backend.
+    :returns: list of str messages.
+    """
+    balancer = reading.get("item", "?")
+    if reading.get("failed") or "backends" not in reading:
+        return ["Balancer %s cannot be read: %s." % (balancer, str(reading.get("msg", "no answer")).rstrip("."))]
+    problems = []
+    level = reading.get("cli_level")
+    if level not in (None, "admin"):
+        problems.append("Balancer %s: the Runtime API socket has level '%s'; draining needs a socket declared "
+                        "with 'level admin' (set haproxy_admin_socket for the balancer)." % (balancer, level))
+    servers = (reading["backends"].get(backend) or {}).get("servers") or {}
+    missing = [name for name in expected if name not in servers]
+    if missing:
+        problems.append("Balancer %s: backend '%s' has no server named %s (its servers: %s); the server names "
+                        "must be the app hosts' inventory names." % (
+                            balancer, backend, ", ".join(missing), ", ".join(sorted(servers)) or "none"))
+    return problems
+
+
+def persistence_problems(read):
+    """Problems of one balancer's configuration read (a looped grep item).
+
+    :arg read: dict with ``item`` (balancer) and ``stdout`` (matching lines).
+    :returns: list of str messages.
+    """
+    if read.get("skipped"):
+        return []
+    text = read.get("stdout") or ""
+    lacking = [directive for directive, pattern in (("server-state-file", _STATE_FILE),
+                                                     ("load-server-state-from-file", _LOAD_STATE))
+               if not pattern.search(text)]
+    if not lacking:
+        return []
+    return ["Balancer %s: its HAProxy configuration has no %s, so a reload would put a drained server back "
+            "into rotation while its application restarts. Add 'server-state-file' (global) and "
+            "'load-server-state-from-file global' (defaults), and save the state before each reload "
+            "(zerodowntime.deploy.haproxy does both), or accept the risk with "
+            "deploy_require_state_persistence: false." % (read.get("item", "?"), " or ".join(lacking))]
+
+
+def rotation_balancer_problems(readings, backend, expected, config_reads=(), require_state_persistence=True):
+    """The ``rotation_balancer_problems`` filter.
+
+    :arg readings: list of dicts (haproxy_info results, one per balancer).
+    :arg backend: str.
+    :arg expected: list of str server names.
+    :arg config_reads: list of dicts (grep results, one per balancer).
+    :arg require_state_persistence: bool.
+    :returns: list of str messages; empty when every balancer is fit.
+    """
+    problems = []
+    for reading in readings:
+        problems.extend(reading_problems(reading, backend, expected))
+    if require_state_persistence:
+        for read in config_reads:
+            problems.extend(persistence_problems(read))
+    return problems
+
+
+class FilterModule(object):
+    """The rotation preflight filter."""
+
+    def filters(self):
+        """Return {name: function} of this module's filters."""
+        return {"rotation_balancer_problems": rotation_balancer_problems}
