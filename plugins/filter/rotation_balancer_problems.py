@@ -103,9 +103,8 @@ def persistence_problems(read):
     if read.get("skipped"):
         return []
     text = read.get("stdout") or ""
-    lacking = [directive for directive, pattern in (("server-state-file", _STATE_FILE),
-                                                     ("load-server-state-from-file", _LOAD_STATE))
-               if not pattern.search(text)]
+    directives = (("server-state-file", _STATE_FILE), ("load-server-state-from-file", _LOAD_STATE))
+    lacking = [directive for directive, pattern in directives if not pattern.search(text)]
     if not lacking:
         return []
     return ["Balancer %s: its HAProxy configuration has no %s, so a reload would put a drained server back "

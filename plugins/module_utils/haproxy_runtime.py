@@ -1315,7 +1315,6 @@ class HAProxyRuntime(object):
             raise
         return waited
 
-
     def wait_for_checked(self, backend, server, timeout_s, interval_s=DEFAULT_POLL_INTERVAL):
         """Wait until a server out of rotation passed its health check.
 
@@ -1338,6 +1337,7 @@ class HAProxyRuntime(object):
                           timeout_s, interval_s,
                           "HAProxy socket %s: waiting for %s/%s to pass its health check"
                           % (self.socket, backend, server))[0]
+
 
 def _describe_state(state):
     if isinstance(state, tuple):

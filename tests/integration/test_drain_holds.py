@@ -20,7 +20,6 @@ after a moment), never a duration.
 import http.client
 import os
 import shutil
-import socket
 import socketserver
 import tempfile
 import threading

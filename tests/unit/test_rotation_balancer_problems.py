@@ -7,7 +7,8 @@ from ansible_collections.zerodowntime.deploy.plugins.filter.rotation_balancer_pr
 SERVERS = {"app1": {}, "app2": {}, "app3": {}}
 
 
-def reading(balancer="lb1", level="admin", servers=SERVERS, backend="app"):
+def reading(balancer="lb1", level="admin", servers=None, backend="app"):
+    servers = SERVERS if servers is None else servers
     return {"item": balancer, "changed": False, "cli_level": level, "backends": {backend: {"servers": servers}}}
 
 
