@@ -110,6 +110,23 @@ MSG_MAX_CHARS = 2000
 LOCK_KEY = "deploy_lock"
 
 
+def release_cell(host):
+    """The summary's release column for one host entry of the report.
+
+    Args: host (dict): the host's report entry; ``release_before`` and
+        ``release_after`` are published by the switch, ``release_running``
+        by the stage (what the host ran when the deploy started).
+    Returns: str: ``"1.0.0 -> 1.1.0"`` for a host that was switched,
+        ``"1.1.0 (unchanged)"`` for one that already ran the release, ``"-"``
+        when nothing was read.
+    """
+    before, after = host.get("release_before"), host.get("release_after")
+    if before or after:
+        return f"{before or '-'} -> {after or '-'}"
+    running = host.get("release_running")
+    return f"{running} (unchanged)" if running else "-"
+
+
 def _iso(ts):
     """Wall-clock seconds since the epoch -> ISO 8601 UTC with milliseconds."""
     if ts is None:
@@ -442,7 +459,7 @@ class CallbackModule(CallbackBase):
         header = ["host", "release"] + phases + ["result"]
         rows = []
         for name, host in hosts.items():
-            release = f"{host.get('release_before') or '-'} -> {host.get('release_after') or '-'}"
+            release = release_cell(host)
             seconds = [f"{host['phases'][p]['seconds']:.1f}" if p in host["phases"] else "-" for p in phases]
             result = host["result"]
             if host["failure"]:

@@ -364,3 +364,14 @@ def test_a_run_that_never_took_the_deploy_lock_reports_none(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((tmp_path / "r.json").read_text())["deploy_lock"] is None
     assert "deploy_lock_break" not in proc.stdout
+
+
+@pytest.mark.parametrize(("host", "cell"), [
+    ({"release_before": "1.0.0", "release_after": "1.1.0", "release_running": "1.0.0"}, "1.0.0 -> 1.1.0"),
+    ({"release_after": "1.0.0"}, "- -> 1.0.0"),
+    ({"release_running": "1.1.0"}, "1.1.0 (unchanged)"),
+    ({"release_running": ""}, "-"),
+    ({}, "-"),
+])
+def test_the_release_column_names_an_unchanged_release(host, cell):
+    assert deploy_report.release_cell(host) == cell
