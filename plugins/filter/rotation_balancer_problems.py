@@ -47,6 +47,13 @@ options:
     description: Report balancers whose configuration lacks either directive.
     type: bool
     default: true
+  master_sockets:
+    description:
+      - C(results) of a looped M(ansible.builtin.stat) of each balancer's master CLI socket; a balancer whose
+        socket does not exist is reported (its old workers could not be drained). Skipped items are not.
+    type: list
+    elements: dict
+    default: []
 '''
 
 EXAMPLES = r'''
@@ -114,7 +121,26 @@ def persistence_problems(read):
             "deploy_require_state_persistence: false." % (read.get("item", "?"), " or ".join(lacking))]
 
 
-def rotation_balancer_problems(readings, backend, expected, config_reads=(), require_state_persistence=True):
+def master_problems(read):
+    """Problems of one balancer's master CLI stat (a looped stat item).
+
+    :arg read: dict with ``item`` (balancer), ``stat`` and ``invocation``.
+    :returns: list of str messages.
+    """
+    if read.get("skipped"):
+        return []
+    stat = read.get("stat") or {}
+    if stat.get("exists") and stat.get("issock"):
+        return []
+    path = ((read.get("invocation") or {}).get("module_args") or {}).get("path", "?")
+    return ["Balancer %s has no HAProxy master CLI at %s, so the old workers a reload leaves running could keep "
+            "serving a drained server: start HAProxy in master-worker mode with -S %s (Debian's haproxy.service "
+            "does), set haproxy_master_socket for the balancer, or drain the current worker only with "
+            "rotation_haproxy_master_socket: ''." % (read.get("item", "?"), path, path)]
+
+
+def rotation_balancer_problems(readings, backend, expected, config_reads=(), require_state_persistence=True,
+                               master_sockets=()):
     """The ``rotation_balancer_problems`` filter.
 
     :arg readings: list of dicts (haproxy_info results, one per balancer).
@@ -122,11 +148,14 @@ def rotation_balancer_problems(readings, backend, expected, config_reads=(), req
     :arg expected: list of str server names.
     :arg config_reads: list of dicts (grep results, one per balancer).
     :arg require_state_persistence: bool.
+    :arg master_sockets: list of dicts (stat results, one per balancer).
     :returns: list of str messages; empty when every balancer is fit.
     """
     problems = []
     for reading in readings:
         problems.extend(reading_problems(reading, backend, expected))
+    for read in master_sockets:
+        problems.extend(master_problems(read))
     if require_state_persistence:
         for read in config_reads:
             problems.extend(persistence_problems(read))

@@ -1347,3 +1347,125 @@ def _describe_state(state):
     if isinstance(state, ServerState):
         return "admin state %s, operational state %s" % (state.admin, state.operational)
     return repr(state)
+
+
+@dataclass(frozen=True)
+class HAProxyProcess:
+    """One line of the master CLI's ``show proc``.
+
+    Fields: pid (int); kind (str: ``master``, ``worker`` or a program's
+    name); reloads (int, how many reloads ago it was started); old (bool:
+    listed under ``# old workers``, a worker that a reload replaced and
+    that only finishes its connections).
+    """
+
+    pid: int
+    kind: str
+    reloads: int
+    old: bool
+
+
+def parse_show_proc(text):
+    """Parse the master CLI's ``show proc`` (HAProxy 2.0+).
+
+    Args: text (str): the answer, sections ``# workers``, ``# old workers``
+        and ``# programs`` after the master's line.
+    Returns: list of HAProxyProcess (the master, current workers, old
+        workers; programs are left out).
+    Raises: HAProxyCommandError when no master line is found.
+    """
+    processes = []
+    section = "master"
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            name = stripped.lstrip("#").strip().lower()
+            if name.startswith("<pid>"):
+                continue
+            section = {"workers": "workers", "old workers": "old", "programs": "programs"}.get(name, section)
+            continue
+        if section == "programs":
+            continue
+        fields = stripped.split()
+        if len(fields) < 3 or not fields[0].isdigit():
+            continue
+        processes.append(HAProxyProcess(pid=int(fields[0]), kind=fields[1], reloads=_int(fields[2], 0),
+                                        old=section == "old"))
+    if not any(p.kind == "master" for p in processes):
+        raise HAProxyCommandError("not an answer of the master CLI's 'show proc': %s" % _first_line(text),
+                                  command="show proc", answer=text)
+    return processes
+
+
+class HAProxyMaster(HAProxyRuntime):
+    """The master CLI of HAProxy in master-worker mode (``-S <socket>``,
+    or ``master-worker`` with a ``stats socket`` of the master).
+
+    The master answers one command and keeps the connection open, so each
+    command is sent as ``<command>;quit``. ``processes()`` lists the
+    workers, including the old ones a reload left running until their
+    connections end; ``worker(pid)`` gives a HAProxyRuntime whose commands
+    go to one worker (``@!<pid> <command>``), so the typed methods and the
+    wait loops work on an old worker's view of its servers too (management
+    guide, "9.4. Master CLI").
+
+    Args: as HAProxyRuntime.
+    """
+
+    # A reload re-executes the master, which binds its CLI again: for a
+    # moment connections are refused (seen on 2.6).
+    REFUSED_RETRIES = 10
+    REFUSED_INTERVAL_S = 0.2
+
+    def execute(self, command):
+        """As HAProxyRuntime.execute, for the master CLI (``;quit`` added),
+        trying again for up to about 2 seconds while the socket refuses
+        connections (the master re-executing itself at a reload)."""
+        for attempt in range(self.REFUSED_RETRIES + 1):
+            try:
+                return super().execute(command + ";quit")
+            except HAProxyConnectionError as exc:
+                if "connection refused" not in str(exc) or attempt == self.REFUSED_RETRIES:
+                    raise
+                self.sleep(self.REFUSED_INTERVAL_S)
+        return ""  # not reached
+
+    def processes(self):
+        """``show proc``: list of HAProxyProcess.
+
+        Raises: HAProxyCommandError, HAProxyConnectionError.
+        """
+        return parse_show_proc(self.execute("show proc"))
+
+    def old_workers(self):
+        """The workers a reload replaced that still run: list of int pids.
+
+        Raises: HAProxyCommandError, HAProxyConnectionError.
+        """
+        return [p.pid for p in self.processes() if p.old and p.kind == "worker"]
+
+    def worker(self, pid):
+        """A HAProxyRuntime that sends every command to worker `pid` (int)
+        through this master CLI, with this client's timeouts and clock."""
+        return _WorkerRuntime(self, pid)
+
+
+class _WorkerRuntime(HAProxyMaster):
+    """HAProxyRuntime whose commands reach one worker via the master CLI."""
+
+    def __init__(self, master, pid):
+        super().__init__(master.socket, connect_timeout=master.connect_timeout,
+                         read_timeout=master.read_timeout, clock=master._clock, sleep=master._sleep)
+        self.pid = int(pid)
+        self.socket = "%s (worker %d)" % (master.socket, self.pid)
+        self._master_socket = master.socket
+
+    def execute(self, command):
+        """As HAProxyRuntime.execute, prefixed ``@!<pid>`` and ended ``;quit``."""
+        answer = super().execute("@!%d %s" % (self.pid, command))
+        if answer.startswith("Can't find the target PID"):
+            raise HAProxyCommandError("HAProxy worker %d is gone (master CLI %s)" % (self.pid, self._master_socket),
+                                      socket=self._master_socket, command=command, answer=answer)
+        return answer

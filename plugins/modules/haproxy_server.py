@@ -128,6 +128,17 @@ options:
       - A server without an enabled health check is UP as soon as it is ready either way.
     type: bool
     default: true
+  master_socket:
+    description:
+      - Unix path (or C(tcp://host:port)) of HAProxy's master CLI (master-worker mode, C(haproxy -W -S <path>)).
+      - When set, O(state=drain) and O(state=maint) also reach the old workers a reload left running until their
+        connections end (C(show proc), C(@!<pid>)), and the task waits, within the same O(drain_timeout), until none
+        of them has a session on the server. (An old worker's proxies are stopped, so it refuses C(set server) with
+        "Proxy is disabled", takes no new connection and closes its kept-alive ones after their current request.) O(drain_timeout_policy)
+        applies to their sessions as to the current worker's (V(restore) fails like V(fail)).
+      - Without it only the worker answering O(socket) is drained; a connection kept alive through an old
+        worker can still reach the server. Bound old workers with C(hard-stop-after) in HAProxy's configuration.
+    type: str
 extends_documentation_fragment:
   - zerodowntime.deploy.haproxy_socket
 attributes:
@@ -245,6 +256,13 @@ waited:
   returned: success
   type: float
   sample: 3.41
+old_workers:
+  description:
+    - With O(master_socket), for each old worker (pid) the server's sessions in each backend at the end of the
+      task (V(null) where the worker ended, or has no such server).
+  returned: success, with O(master_socket) and O(state=drain) or O(state=maint)
+  type: dict
+  sample: {"4711": {"web": 0}}
 sessions_shutdown:
   description: Backends in which remaining sessions were killed (O(drain_timeout_policy=shutdown_sessions)).
   returned: success
@@ -278,6 +296,7 @@ from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_common
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
     HAProxyArgumentError,
     HAProxyCommandError,
+    HAProxyMaster,
     HAProxyPermissionError,
     HAProxyRuntimeError,
     HAProxyTimeoutError,
@@ -473,6 +492,56 @@ class ServerTask(object):
                              % (self.where(backend), self.params["wait_timeout"], stats.status.text,
                                 stats.check_status or "none"))
 
+    def drain_old_workers(self, backends, start):
+        """Drain the server in every old worker (master CLI) and wait, within
+        drain_timeout from `start`, until none has a session on it."""
+        params = self.params
+        master = HAProxyMaster(params["master_socket"], connect_timeout=params["connect_timeout"],
+                               read_timeout=params["read_timeout"])
+        deadline = start + params["drain_timeout"]
+        self.result["old_workers"] = {}
+        for pid in master.old_workers():
+            worker = master.worker(pid)
+            seen = self.result["old_workers"].setdefault(str(pid), {})
+            for backend in backends:
+                try:
+                    state = worker.server_state(backend, self.server)
+                except HAProxyCommandError:
+                    seen[backend] = None  # gone, or its configuration had no such server
+                    continue
+                # An old worker's proxies are stopped ("Proxy is disabled" to
+                # any change): it takes no new connection and closes its kept-
+                # alive ones after their current request, so its sessions on
+                # the server only end; waiting for them is what is left.
+                if state.admin == "ready":
+                    try:
+                        worker.set_server_state(backend, self.server, "drain")
+                    except HAProxyCommandError as exc:
+                        if "Proxy is disabled" not in (exc.answer or ""):
+                            raise
+                if not params["wait"]:
+                    seen[backend] = worker.server_stats(backend, self.server).sessions
+                    continue
+                began = self.client.now()
+                try:
+                    worker.wait_for_drain(backend, self.server, max(0.0, deadline - began), params["poll_interval"])
+                    seen[backend] = 0
+                except HAProxyTimeoutError as exc:
+                    seen[backend] = exc.last_state.sessions
+                    if params["drain_timeout_policy"] != "shutdown_sessions":
+                        self.result["waited"] += self.client.now() - began
+                        raise TaskFailed(
+                            "old HAProxy worker %d (left running by a reload) still has %d sessions on %s after "
+                            "drain_timeout %.1fs; the server is left drained. Wait for them, use "
+                            "drain_timeout_policy=shutdown_sessions, or bound old workers with 'hard-stop-after' "
+                            "in HAProxy's global section" % (pid, exc.last_state.sessions, self.where(backend),
+                                                            params["drain_timeout"]))
+                    worker.shutdown_sessions(backend, self.server)
+                    self.result["sessions_shutdown"].append("%s (worker %d)" % (backend, pid))
+                except HAProxyCommandError:
+                    seen[backend] = None  # the old worker ended meanwhile: nothing left to wait for
+                self.result["waited"] += self.client.now() - began
+
     def confirm_out(self, backends, target):
         """Read the server again (after confirm_interval seconds) and fail
         when it is no longer in the state the task set."""
@@ -616,6 +685,7 @@ class ServerTask(object):
             if agent_after:
                 self.set_checks(backend, plan)
 
+        deadline_start = self.client.now()
         if wait and target in ("drain", "maint"):
             waiting = [b for b in backends
                        if target == "drain" or b in via_drain or before[b]["admin_state"] == "drain"]
@@ -629,6 +699,9 @@ class ServerTask(object):
                 if server_summary(self.read(backend)[0])["admin_state"] != "maint":
                     self.set_admin(backend, "maint")
                 self.set_checks(backend, plan)
+
+        if target in ("drain", "maint") and params["master_socket"]:
+            self.drain_old_workers(backends, deadline_start)
 
         if target in ("drain", "maint"):
             self.confirm_out(backends, target)
@@ -674,6 +747,7 @@ def main():
         hold_agent_check=dict(type="bool", default=True),
         confirm_interval=dict(type="float", default=0.0),
         checked_before_traffic=dict(type="bool", default=True),
+        master_socket=dict(type="str"),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            required_one_of=[("state", "weight")])

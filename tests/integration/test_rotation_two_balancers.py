@@ -75,6 +75,11 @@ backend app
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def master_socket(socket):
+    """The master CLI of the MasterWorkerHAProxy whose admin socket is `socket` ("" for a TCP socket)."""
+    return "" if socket.startswith("tcp://") else os.path.join(os.path.dirname(socket), "master.sock")
+
+
 def drain(tmp, sockets, entry_points=("drain",), extra_vars=None):
     """Run the role's drain (or other entry points) for web1 with each
     balancer's socket, and ``extra_vars`` (a dict) as extra vars; returns
@@ -82,7 +87,10 @@ def drain(tmp, sockets, entry_points=("drain",), extra_vars=None):
     inventory = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
         "children": {
-            "balancers": {"hosts": {lb: {"haproxy_admin_socket": socket} for lb, socket in sockets.items()}},
+            # Each MasterWorkerHAProxy has its master CLI beside its admin socket.
+            "balancers": {"hosts": {lb: {"haproxy_admin_socket": socket,
+                                         "haproxy_master_socket": master_socket(socket)}
+                                    for lb, socket in sockets.items()}},
             "app": {"hosts": {"web1": {}, "web2": {}}},
         },
     }}

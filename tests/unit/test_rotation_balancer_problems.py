@@ -52,3 +52,23 @@ def test_each_missing_directive_is_reported_unless_the_risk_is_accepted():
 
 def test_a_skipped_configuration_read_is_not_a_problem():
     assert rotation_balancer_problems([reading()], "app", ["app1"], [{"item": "lb1", "skipped": True}]) == []
+
+
+def master_stat(balancer, exists=True, issock=True, path="/run/haproxy-master.sock"):
+    return {"item": balancer, "stat": {"exists": exists, "issock": issock} if exists else {"exists": False},
+            "invocation": {"module_args": {"path": path}}}
+
+
+def test_a_balancer_without_a_master_cli_is_reported_with_the_way_out():
+    problems = rotation_balancer_problems([reading()], "app", ["app1"],
+                                          master_sockets=[master_stat("lb1"), master_stat("lb2", exists=False),
+                                                          {"item": "lb3", "skipped": True}])
+    assert len(problems) == 1
+    assert problems[0].startswith("Balancer lb2 has no HAProxy master CLI at /run/haproxy-master.sock")
+    assert "rotation_haproxy_master_socket: ''" in problems[0]
+
+
+def test_a_regular_file_is_not_a_master_cli():
+    (problem,) = rotation_balancer_problems([reading()], "app", ["app1"],
+                                            master_sockets=[master_stat("lb1", issock=False)])
+    assert "lb1 has no HAProxy master CLI" in problem
