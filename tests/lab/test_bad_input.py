@@ -278,3 +278,34 @@ def test_a_truncated_artifact_leaves_no_release_directory_behind(tmp_path, fake_
     assert release_dirs("8.0.3") == {}
     assert lock_held() == []
     assert_no_app_host_touched(report)
+
+
+def test_a_wheel_that_needs_another_python_fails_before_anything_is_copied(tmp_path, fake_release):
+    import hashlib
+    import io
+    import tarfile
+    import zipfile
+    # The main job's artifact plus one wheel that needs a Python the lab's
+    # Debian 12 hosts (3.11) do not have.
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("soupsieve-9.0.dist-info/METADATA",
+                         "Metadata-Version: 2.1\nName: soupsieve\nVersion: 9.0\nRequires-Python: >=3.99\n")
+    out = io.BytesIO()
+    with tarfile.open(ARTIFACTS / "demoapp-1.1.0.tar.gz", "r:gz") as source, \
+            tarfile.open(fileobj=out, mode="w:gz") as target:
+        for member in source:
+            target.addfile(member, source.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo("wheels/soupsieve-9.0-py3-none-any.whl")
+        info.size = len(wheel.getvalue())
+        target.addfile(info, io.BytesIO(wheel.getvalue()))
+    content = out.getvalue()
+    fake_release("8.0.4", content, hashlib.sha256(content).hexdigest())
+    rc, out_text, report = deploy(tmp_path, "-e", "deploy_release=8.0.4")
+    assert rc == 2, out_text[-3000:]
+    failures = [entry["failure"]["msg"] for entry in report["hosts"].values() if entry.get("failure")]
+    assert any("Package 'soupsieve' (soupsieve-9.0-py3-none-any.whl) requires a different Python: 3.11" in msg
+               and "not in '>=3.99'" in msg and "Nothing was copied to the host" in msg for msg in failures), failures
+    assert release_dirs("8.0.4") == {}
+    assert lock_held() == []
+    assert_no_app_host_touched(report)
