@@ -8,10 +8,10 @@ import zipfile
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from packaging.version import Version
 
 from ansible_collections.zerodowntime.deploy.plugins.filter.release_python_problems import (
     release_python_problems, tag_fits)
-from packaging.version import Version
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
