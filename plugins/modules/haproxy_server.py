@@ -534,8 +534,8 @@ class ServerTask(object):
                             "old HAProxy worker %d (left running by a reload) still has %d sessions on %s after "
                             "drain_timeout %.1fs; the server is left drained. Wait for them, use "
                             "drain_timeout_policy=shutdown_sessions, or bound old workers with 'hard-stop-after' "
-                            "in HAProxy's global section" % (pid, exc.last_state.sessions, self.where(backend),
-                                                            params["drain_timeout"]))
+                            "in HAProxy's global section"
+                            % (pid, exc.last_state.sessions, self.where(backend), params["drain_timeout"]))
                     worker.shutdown_sessions(backend, self.server)
                     self.result["sessions_shutdown"].append("%s (worker %d)" % (backend, pid))
                 except HAProxyCommandError:

@@ -92,9 +92,9 @@ def test_the_old_worker_refuses_changes_and_still_has_the_session(reloaded):
 
 def test_a_drain_with_the_master_socket_waits_for_the_old_workers_session(reloaded, run_module):
     haproxy, web1, held, old_pid = reloaded
-    run = run_module.start("haproxy_server", dict(socket=haproxy.admin, master_socket=haproxy.master_cli,
-                                                   backend="app", server="web1", state="drain",
-                                                   drain_timeout=30, poll_interval=0.1))
+    args = dict(socket=haproxy.admin, master_socket=haproxy.master_cli, backend="app", server="web1",
+                state="drain", drain_timeout=30, poll_interval=0.1)
+    run = run_module.start("haproxy_server", args)
     # The current worker drains at once; the task still waits for the old
     # worker's session.
     time.sleep(3.0)

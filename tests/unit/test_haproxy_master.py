@@ -27,7 +27,7 @@ def test_show_proc_names_the_master_the_worker_and_the_old_worker():
 
 
 def test_without_a_reload_there_is_no_old_worker():
-    text = SHOW_PROC_2_6.split("# old workers")[0] + "# programs\n\n"
+    text = SHOW_PROC_2_6.split("# old workers", maxsplit=1)[0] + "# programs\n\n"
     assert [p.pid for p in parse_show_proc(text) if p.old] == []
 
 
