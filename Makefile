@@ -16,8 +16,10 @@ $(VENV)/.installed: requirements-dev.txt
 collection:
 	scripts/link-collection.sh
 
+# The base image, and its SSH flavour with the lab's key (molecule/default).
 images:
 	scripts/build-base-image.sh bookworm
+	scripts/build-ssh-image.sh bookworm
 
 artifacts: venv
 	PYTHON=$(CURDIR)/$(PY) examples/demoapp/build.sh 1.0.0

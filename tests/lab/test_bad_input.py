@@ -129,14 +129,11 @@ def test_a_migration_linter_that_cannot_reach_the_database_is_named_and_nothing_
 
 
 def test_a_migrate_host_lost_before_the_rollout_stops_the_deploy_before_any_drain(tmp_path):
-    # A second inventory source points app1, the migrate host, at a container
-    # that does not exist, through the Docker API connection (the docker CLI
-    # connection reports a missing container as a failed task): Ansible
-    # reports it unreachable and drops it from the migrate play without
-    # failing that play.
+    # A second inventory source points app1, the migrate host, at a port of
+    # the controller where nothing listens: SSH reports it unreachable and
+    # Ansible drops it from the migrate play without failing that play.
     lost = tmp_path / "lost.yml"
-    lost.write_text("all:\n  hosts:\n    app1:\n      ansible_host: zerodowntime-no-such-container\n"
-                    "      ansible_connection: community.docker.docker_api\n")
+    lost.write_text("all:\n  hosts:\n    app1:\n      ansible_port: 1\n")
     rc, out, report = deploy(tmp_path, "-i", str(lost), "-e", "deploy_release=1.2.0")
     assert rc != 0
     assert report["hosts"]["app1"]["result"] == "unreachable"

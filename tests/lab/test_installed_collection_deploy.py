@@ -13,13 +13,13 @@ deploys the release of the main job that the lab does not run now, so every
 host is drained and switched, under the load probe; the session ends with
 the lab back on 1.1.0 (conftest.py).
 
-The inventory is a user's (issue 13): no `ansible_connection` anywhere and
-no `localhost` entry (the controller is Ansible's implicit localhost), and
+The inventory is a user's (issue 13): hosts reached over SSH as an
+unprivileged user with sudo, no `ansible_connection` anywhere and no
+`localhost` entry (the controller is Ansible's implicit localhost), and
 deploy_artifact_dir written with `{{ inventory_dir }}`, the pattern of our
-own docs. The lab's containers have no sshd, so the default connection
-(ANSIBLE_TRANSPORT, what `ssh` is for a user) is the Docker one: what
-matters is that the inventory sets none, so a play-level `connection:`
-would win over it exactly as it wins over ssh.
+own docs. With a play-level `connection: local`, the lock tasks delegated
+to lb1 would run on the controller (what issue 13 found): the test asserts
+that the lock was on lb1 and never on the controller.
 """
 
 import json
@@ -62,10 +62,11 @@ def user_project(dest, releases):
         variables.pop(name)
     variables["deploy_artifact_dir"] = "{{ inventory_dir }}/../build/artifacts"
     all_vars.write_text("---\n" + yaml.safe_dump(variables, sort_keys=False))
-    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())
-    hosts["all"].pop("hosts")
-    hosts["all"]["vars"].pop("ansible_connection")
-    (inventory / "hosts.yml").write_text("---\n" + yaml.safe_dump(hosts, sort_keys=False))
+    # The lab's SSH key and host key, by their absolute paths, as a user
+    # names their own.
+    hosts = (inventory / "hosts.yml").read_text().replace("{{ lab_root }}", str(lab.ROOT))
+    assert not set(_keys(yaml.safe_load(hosts))) & {"ansible_connection", "localhost"}, hosts
+    (inventory / "hosts.yml").write_text(hosts)
     artifacts = dest / "build" / "artifacts"
     artifacts.mkdir(parents=True)
     for release in releases:
@@ -75,10 +76,18 @@ def user_project(dest, releases):
     return dest
 
 
+def _keys(node):
+    """Every mapping key at any depth of a loaded YAML document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            yield from _keys(value)
+
+
 def run(installed, cwd, *argv, report=None, timeout=900):
     """Run argv in cwd with only the installed copy on the collections path."""
     collections_path, _collection = installed
-    env = lab.clean_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path), ANSIBLE_TRANSPORT="community.docker.docker")
+    env = lab.clean_env(ANSIBLE_COLLECTIONS_PATH=str(collections_path))
     if report:
         env.update(ANSIBLE_CALLBACKS_ENABLED="zerodowntime.deploy.deploy_report", ZERODOWNTIME_REPORT_PATH=str(report))
     return subprocess.run(list(argv), cwd=str(cwd), env=env, capture_output=True, text=True,
