@@ -4,6 +4,9 @@ Run by molecule's testinfra verifier against the lab containers after the
 side effect (1.0.0 -> 1.1.0 under load, then the same deploy again).
 """
 
+import json
+import urllib.request
+
 import pytest
 
 RELEASE = "1.1.0"
@@ -90,3 +93,37 @@ def test_the_release_1_1_0_migration_is_applied_once_and_its_column_is_written(h
     written = host.run(psql, "SELECT count(*) FROM visits_visit WHERE user_agent IS NOT NULL")
     assert written.rc == 0, written.stderr
     assert int(written.stdout.strip()) > 0
+
+
+def test_each_release_has_its_static_files_collected_once_with_hashed_names(host, hostname):
+    if hostname not in APP_HOSTS:
+        pytest.skip("app hosts only")
+    for release in ("1.0.0", RELEASE):
+        static = f"/srv/demoapp/releases/{release}/static"
+        manifest = json.loads(host.file(f"{static}/staticfiles.json").content_string)
+        hashed = manifest["paths"]["visits/demo.css"]
+        assert hashed != "visits/demo.css" and hashed.startswith("visits/demo."), hashed
+        assert host.file(f"{static}/{hashed}").is_file
+        assert host.file(f"/srv/demoapp/releases/{release}/.zerodowntime-static-collected").is_file
+        # No environment file (settings, secrets) is left in the release.
+        assert not host.file(f"/srv/demoapp/releases/{release}/.zerodowntime-migrations.env").exists
+
+
+def test_the_collected_static_files_are_served_through_the_balancer(host, hostname):
+    if hostname != "app1":
+        pytest.skip("once, from one app host")
+    manifest = json.loads(host.file(f"/srv/demoapp/releases/{RELEASE}/static/staticfiles.json").content_string)
+    hashed = manifest["paths"]["visits/demo.css"]
+    with urllib.request.urlopen(f"http://127.0.0.1:8080/static/{hashed}", timeout=10) as answer:
+        assert answer.status == 200
+        assert answer.headers["X-Release"] == RELEASE
+        assert "WhiteNoise" in answer.read().decode()
+
+
+def test_gunicorn_and_the_migrations_use_the_one_settings_option(host, hostname):
+    if hostname not in APP_HOSTS:
+        pytest.skip("app hosts only")
+    # deploy_django_settings, not a copy in deploy_app_environment (the lab
+    # inventory sets only the former).
+    lines = host.file("/etc/demoapp/environment").content_string.splitlines()
+    assert 'DJANGO_SETTINGS_MODULE="demoapp.settings"' in lines, lines

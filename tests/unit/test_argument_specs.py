@@ -43,6 +43,16 @@ SUBSET_ENTRY_POINTS = {
                               "release_install_nice"},
     # Lists and removes release directories.
     ("release", "cleanup"): {"release_app_name", "release_base_dir", "release_keep"},
+    # Migrations (lint and apply) and, at stage, collectstatic: each reads
+    # the release, the settings and the environment, and its own switches.
+    ("django_migrations", "main"): {
+        "django_migrations_release_path", "django_migrations_settings", "django_migrations_environment",
+        "django_migrations_database", "django_migrations_phase", "django_migrations_post_deploy_marker",
+        "django_migrations_serving", "django_migrations_lint", "django_migrations_lint_scope",
+        "django_migrations_lock_key", "django_migrations_lock_timeout"},
+    ("django_migrations", "static"): {
+        "django_migrations_release_path", "django_migrations_settings", "django_migrations_environment",
+        "django_migrations_collectstatic"},
 }
 
 # set_fact results shared across roles on purpose: the deploy_report

@@ -22,6 +22,8 @@ https://docs.djangoproject.com/en/5.2/topics/settings/
 """
 
 import os
+import sys
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -57,6 +59,7 @@ ALLOWED_HOSTS = _env_list('DJANGO_ALLOWED_HOSTS', '*')
 
 INSTALLED_APPS = [
     'django.contrib.contenttypes',
+    'django.contrib.staticfiles',
     # `manage.py lintmigrations`: the deploy lints a release's pending
     # migrations against the live database before applying any of them, so
     # the command must ship in every release, the first one included.
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     # (400 for a disallowed host, 404, 500) say which release answered.
     'demoapp.middleware.release_header',
     'django.middleware.security.SecurityMiddleware',
+    # Serves STATIC_ROOT, the release's own collected files.
+    'whitenoise.middleware.WhiteNoiseMiddleware',
     'django.middleware.common.CommonMiddleware',
     'django.middleware.csrf.CsrfViewMiddleware',
     'django.middleware.clickjacking.XFrameOptionsMiddleware',
@@ -134,6 +139,14 @@ USE_TZ = True
 # https://docs.djangoproject.com/en/5.2/howto/static-files/
 
 STATIC_URL = 'static/'
+# Collected at stage (`manage.py collectstatic`, once per release) into
+# static/ of the release directory, beside its venv/ (sys.prefix), and
+# served by WhiteNoise from there with hashed names.
+STATIC_ROOT = Path(sys.prefix).parent / 'static'
+STORAGES = {
+    'default': {'BACKEND': 'django.core.files.storage.FileSystemStorage'},
+    'staticfiles': {'BACKEND': 'django.contrib.staticfiles.storage.ManifestStaticFilesStorage'},
+}
 
 # Default primary key field type
 # https://docs.djangoproject.com/en/5.2/ref/settings/#default-auto-field
