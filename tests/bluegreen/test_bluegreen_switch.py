@@ -143,3 +143,12 @@ def test_switching_back_deploys_nothing_and_leaves_green_running(switch_back):
     hosts = switch_back["report"]["hosts"]
     assert not any({"stage", "migrate", "deploy"} & set(e.get("phases", {})) for e in hosts.values())
     assert switch_back["green_after"] == switch_back["green_before"]
+
+
+def test_a_misspelled_switch_option_stops_the_switch_before_anything_changes(tmp_path):
+    before = (live_backend(), snapshot(BLUE), snapshot(GREEN))
+    run = run_playbook("playbooks/switch.yml", tmp_path / "report.json", "-e", "bluegreen_swtich_back=true")
+    assert run["rc"] == 2, run["output"][-3000:]
+    assert "Unknown option bluegreen_swtich_back: did you mean bluegreen_switch_back?" in run["output"]
+    assert run["report"]["hosts"]["localhost"]["failure"]["phase"] == "preflight"
+    assert (live_backend(), snapshot(BLUE), snapshot(GREEN)) == before
