@@ -38,10 +38,13 @@ def deploy(*extra):
         ("deploy_canary_min_requests=many", "argument 'deploy_canary_min_requests' is of type str"),
         ("deploy_strategy=hup", "deploy_strategy"),
         ("deploy_canary_on_inconclusive=ignore", "deploy_canary_on_inconclusive"),
-        ("deploy_canary_weight=lots", "deploy_canary_weight must be a weight (0-256) or a percentage such as 10% (got 'lots')"),
-        ("deploy_canary_max_5xx_ratio=2", "deploy_canary_max_5xx_ratio and deploy_canary_margin between 0 and 1 (got 2 and"),
-        ("deploy_canary_rtime_factor=0.5", "deploy_canary_rtime_factor at least 1 (got 0.5)"),
-        ("deploy_canary_soak_s=0", "deploy_canary_soak_s over 0 seconds (got 0)"),
+        ("deploy_canary_weight=lots",
+         "deploy_canary_weight must be a weight (0-256) or a percentage up to 100% such as 10% (got 'lots')."),
+        ("deploy_canary_weight=150%", "a percentage up to 100% such as 10% (got '150%')."),
+        ("deploy_canary_max_5xx_ratio=2", "Canary options out of range: deploy_canary_max_5xx_ratio must be between 0 and 1 (got 2).\n"),
+        ("deploy_canary_rtime_factor=0.5", "Canary options out of range: deploy_canary_rtime_factor must be at least 1 (got 0.5).\n"),
+        ("deploy_canary_soak_s=0", "Canary options out of range: deploy_canary_soak_s must be over 0 seconds (got 0).\n"),
+        ("deploy_release=../etc", "Name the release to deploy with -e deploy_release=X.Y.Z (got '../etc')"),
     ],
 )
 def test_a_bad_option_fails_the_request_check_naming_it_before_any_host_is_contacted(option, expected):
@@ -62,3 +65,38 @@ def test_good_options_as_an_awx_survey_gives_them_pass_the_check():
     assert rc != 0
     assert "TASK [Look for the release's artifact on the controller]" in out
     assert "Release 9.9.9 not found on the controller" in out, out[-3000:]
+
+
+def playbook(name, inventory, *extra):
+    """Run playbooks/<name> with another inventory; returns (exit status, output)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(pathlib.Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+         str(ROOT / "playbooks" / name), *extra],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+INVENTORIES = {
+    "no balancers": "all:\n  children:\n    app:\n      hosts:\n        a1:\n",
+    "no app hosts": "all:\n  children:\n    balancers:\n      hosts:\n        b1:\n",
+    "neither": "all:\n  hosts:\n    x1:\n",
+}
+NO_APP = ("The inventory has no app hosts in group 'app': add them to it, or name their group with "
+          "deploy_app_group.")
+NO_BALANCERS = ("The inventory has no balancers in group 'balancers': add them to it, or name their group with "
+                "deploy_balancer_group.")
+
+
+@pytest.mark.parametrize("name", ["deploy.yml", "rollback.yml"])
+@pytest.mark.parametrize(("case", "expected"), [
+    ("no balancers", [NO_BALANCERS]), ("no app hosts", [NO_APP]), ("neither", [NO_APP, NO_BALANCERS])])
+def test_a_missing_inventory_group_is_named_alone_in_one_sentence(tmp_path, name, case, expected):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(INVENTORIES[case])
+    rc, out = playbook(name, inventory, "-e", "deploy_release=1.1.0")
+    assert rc == 2, out[-3000:]
+    error = next(line for line in out.splitlines() if line.startswith("[ERROR]: Task failed"))
+    assert error.endswith("Action failed: " + " ".join(expected)), error
+    for host in ("a1", "b1", "x1"):
+        assert f"[{host}]" not in out, host
