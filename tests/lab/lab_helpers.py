@@ -83,15 +83,16 @@ def other_release():
 
 
 class Probe:
-    """tests/load_probe.py through lb1 for the length of a `with` block.
+    """tests/load_probe.py through lb1 (or ``url``) for the length of a `with` block.
 
     Entering starts it and waits until traffic flows plus `settle` seconds;
     leaving waits `settle` seconds, stops it and loads `result`, the probe's
     document (requests_total, requests_failed, outcomes, releases_seen...).
     """
 
-    def __init__(self, workdir, rate=PROBE_RATE, settle=3.0):
+    def __init__(self, workdir, rate=PROBE_RATE, settle=3.0, url=PROBE_URL):
         self.dir = pathlib.Path(workdir)
+        self.url = url
         self.rate = rate
         self.settle = settle
         self.proc = None
@@ -100,14 +101,14 @@ class Probe:
     def __enter__(self):
         ready = self.dir / "probe-ready"
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "load_probe.py"), "--url", PROBE_URL, "--rate", str(self.rate),
+            [sys.executable, str(ROOT / "tests" / "load_probe.py"), "--url", self.url, "--rate", str(self.rate),
              "--duration", "900", "--output", str(self.dir / "probe.json"), "--ready-file", str(ready)])
         deadline = time.monotonic() + 60
         while not ready.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.proc.kill()
                 self.proc.wait(timeout=30)
-                raise AssertionError("the load probe got no answer from %s" % PROBE_URL)
+                raise AssertionError("the load probe got no answer from %s" % self.url)
             time.sleep(0.1)
         time.sleep(self.settle)
         return self
