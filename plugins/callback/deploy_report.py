@@ -492,8 +492,9 @@ class CallbackModule(CallbackBase):
             # host itself keeps the release from running: say how to clear it.
             self._display.display(
                 f"The deploy lock {lock.get('name', '?')} on {lock.get('host', '?')} is still held by this run "
-                f"({lock.get('run_id', '?')}): it could not be released. Once no deploy of the application is "
-                "running, run again with -e deploy_lock_break=true to clear it.",
+                f"({lock.get('run_id', '?')}): it could not be released. The next deploy from this controller "
+                "takes it over, since this run has ended; from another controller, once no deploy of the "
+                "application is running, run again with -e deploy_lock_break=true to clear it.",
                 color=C.COLOR_ERROR,
             )
         if path:

@@ -108,7 +108,9 @@ def test_a_deploy_of_1_1_0_killed_after_draining_f_app2_converges_when_run_again
             "migrations": applied_migrations(),
             "lock": read_lock(),
         }
-        rerun = run_playbook("chain-1.1.0-rerun", DEPLOY, *deploy_args("1.1.0", "-e", "deploy_lock_break=true"))
+        # No deploy_lock_break: the killed run's process is gone from this
+        # controller, so the rerun takes its lock over by itself.
+        rerun = run_playbook("chain-1.1.0-rerun", DEPLOY, *deploy_args("1.1.0"))
 
     # The killed run had switched f-app1, drained f-app2 without switching
     # it, applied the expand migration and held the lock.
@@ -118,6 +120,8 @@ def test_a_deploy_of_1_1_0_killed_after_draining_f_app2_converges_when_run_again
     assert left["lock"] is not None and left["lock"]["purpose"] == "deploy 1.1.0", left["lock"]
 
     assert rerun.rc == 0, rerun.output[-3000:]
+    assert f"held by run {left['lock']['run_id']}" in rerun.output and "has ended" in rerun.output, \
+        rerun.output[-3000:]
     assert_no_failed_request(probe)
     assert probe["releases_seen"] == ["1.0.0", "1.1.0"]
     assert_fleet_on("1.1.0")
@@ -241,6 +245,10 @@ def test_two_deploys_of_1_2_0_started_together_one_migrates_and_the_other_fails_
     match = re.search(r"Another run holds the deploy lock demoapp on f-lb1: (\S+), deploy 1\.2\.0, "
                       r"since (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \(run ([a-z0-9]{16})\)", failure["msg"])
     assert match, failure["msg"]
+    # The winner's process runs on this controller: the loser says so
+    # rather than suggesting to break the lock.
+    assert "That run is still going on this controller (process " in failure["msg"], failure["msg"]
+    assert "deploy_lock_break" not in failure["msg"], failure["msg"]
     # It did not wait for the lock: it had ended before the winner took its
     # first host out of rotation, and it touched no app host.
     assert timestamp(loser.report["ended"]) < timestamp(winner.report["hosts"]["f-app1"]["phases"]["drain"]["start"])
@@ -431,7 +439,9 @@ def test_a_host_lost_while_drained_stops_the_deploy_is_reported_out_of_rotation_
             lock = read_lock()
         finally:
             docker("unpause", "f-app2", check=False)
-        rerun = run_playbook("unreachable-rerun", DEPLOY, *deploy_args("1.2.0", "-e", "deploy_lock_break=true"))
+        # The failed run has ended: the rerun takes its lock over without
+        # deploy_lock_break.
+        rerun = run_playbook("unreachable-rerun", DEPLOY, *deploy_args("1.2.0"))
 
     assert run.rc != 0
     report = run.report
@@ -449,9 +459,10 @@ def test_a_host_lost_while_drained_stops_the_deploy_is_reported_out_of_rotation_
     assert report["deploy_lock"]["held"] is True, report["deploy_lock"]
     assert report["deploy_lock"]["run_id"] == lock["run_id"], (report["deploy_lock"], lock)
     hint = [line for line in run.lines if "is still held by this run" in line]
-    assert len(hint) == 1 and "-e deploy_lock_break=true" in hint[0], hint
+    assert len(hint) == 1 and "The next deploy from this controller takes it over" in hint[0], hint
 
     assert rerun.rc == 0, rerun.output[-3000:]
+    assert f"held by run {lock['run_id']}" in rerun.output and "has ended" in rerun.output, rerun.output[-3000:]
     assert_no_failed_request(probe)
     assert_fleet_on("1.2.0")
     wait_in_rotation()

@@ -42,8 +42,10 @@ class RoleRun:
         return None
 
 
-def run_role(tmp, role, entry, variables, check=False):
-    """Run ``tasks_from: entry`` of zerodowntime.deploy.``role`` with ``variables`` (extra vars)."""
+def role_command(tmp, role, entry, variables, check=False, then=""):
+    """(argv, environment) of ansible-playbook running ``tasks_from: entry``
+    of zerodowntime.deploy.``role`` with ``variables`` (extra vars), then the
+    tasks in ``then`` (YAML text of task list items, indented four spaces)."""
     playbook = tmp / f"{role}-{entry}.yml"
     playbook.write_text(
         "- hosts: localhost\n"
@@ -52,6 +54,7 @@ def run_role(tmp, role, entry, variables, check=False):
         f"    - ansible.builtin.include_role:\n"
         f"        name: zerodowntime.deploy.{role}\n"
         f"        tasks_from: {entry}\n"
+        + then
     )
     inventory = tmp / "hosts.json"
     inventory.write_text(json.dumps({"all": {"children": {"balancers": {"hosts": {"localhost": {
@@ -70,6 +73,13 @@ def run_role(tmp, role, entry, variables, check=False):
            "-i", str(inventory), "-e", f"@{extra}", str(playbook)]
     if check:
         cmd.append("--check")
+    return cmd, env
+
+
+def run_role(tmp, role, entry, variables, check=False):
+    """Run ``tasks_from: entry`` of zerodowntime.deploy.``role`` with ``variables``
+    (extra vars); returns a RoleRun."""
+    cmd, env = role_command(tmp, role, entry, variables, check)
     proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=300, check=False)
     try:
         document = json.loads(proc.stdout)

@@ -16,7 +16,10 @@ import struct
 
 import pytest
 
-from local_role import run_role
+import subprocess
+import time
+
+from local_role import role_command, run_role
 
 IN_CREATE = 0x100
 IN_MOVED_TO = 0x80
@@ -91,10 +94,20 @@ def test_the_lock_directory_appears_by_a_rename_already_holding_its_holder(tmp_p
     assert sorted(os.listdir(locks)) == ["app.lock"]
 
 
+def _held_elsewhere(locks, run_id):
+    """Make the lock held by ``run_id`` of a run on another controller: its
+    holder.json names a host that is not this one."""
+    path = locks / "app.lock" / "holder.json"
+    held = json.loads(path.read_text())
+    held["controller"]["host"] = "jumpbox-" + held["controller"]["host"]
+    path.write_text(json.dumps(held))
+    return held
+
+
 def test_a_second_run_fails_at_once_naming_the_holder_and_leaves_the_lock_as_it_was(tmp_path, locks):
     first = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"))
     assert first.rc == 0, first.output
-    held = _holder(locks)
+    held = _held_elsewhere(locks, "firstrun00000001")
 
     second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
     assert second.rc != 0
@@ -109,6 +122,7 @@ def test_a_second_run_fails_at_once_naming_the_holder_and_leaves_the_lock_as_it_
 
 def test_only_the_holder_releases_the_lock_and_breaking_it_takes_it_over(tmp_path, locks):
     assert run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001")).rc == 0
+    _held_elsewhere(locks, "firstrun00000001")
 
     other = run_role(tmp_path, "deploy_lock", "release", _lock_vars(locks, "secondrun0000002"))
     assert other.rc == 0, other.output
@@ -123,3 +137,61 @@ def test_only_the_holder_releases_the_lock_and_breaking_it_takes_it_over(tmp_pat
     released = run_role(tmp_path, "deploy_lock", "release", _lock_vars(locks, "secondrun0000002"))
     assert released.rc == 0, released.output
     assert os.listdir(locks) == []
+
+
+def test_the_lock_of_a_run_that_ended_on_this_controller_is_taken_over_without_breaking_it(tmp_path, locks):
+    # The first run takes the lock and ends without releasing it, as a run
+    # killed on the controller or stopped by an unreachable host does.
+    first = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"))
+    assert first.rc == 0, first.output
+    assert _holder(locks)["controller"]["pid"] > 1
+
+    second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+    assert second.rc == 0, second.output
+    said = " ".join(r.get("msg", "") for r in second.results("Say that the lock of a run that has ended is taken over"))
+    assert "held by run firstrun00000001" in said and "has ended" in said, said
+    assert _holder(locks)["run_id"] == "secondrun0000002"
+    assert sorted(os.listdir(locks)) == ["app.lock"]
+
+
+def test_the_lock_of_a_run_still_going_on_this_controller_is_refused_naming_its_process(tmp_path, locks):
+    holder_dir = tmp_path / "holder"
+    holder_dir.mkdir()
+    cmd, env = role_command(holder_dir, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"),
+                            then="    - ansible.builtin.pause:\n        seconds: 120\n")
+    first = subprocess.Popen(cmd, env=env, cwd=holder_dir, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (locks / "app.lock" / "holder.json").exists():
+            assert first.poll() is None and time.monotonic() < deadline, "the first run did not take the lock"
+            time.sleep(0.2)
+        # The record names the ansible-playbook process itself.
+        assert _holder(locks)["controller"]["pid"] == first.pid
+
+        second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+        assert second.rc != 0
+        msg = second.failure()
+        assert "(run firstrun00000001)" in msg, msg
+        assert f"That run is still going on this controller (process {first.pid})." in msg, msg
+        assert _holder(locks)["run_id"] == "firstrun00000001"
+    finally:
+        first.kill()
+        first.wait(timeout=60)
+
+    # Killed (-9): the next run takes its lock over.
+    third = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "thirdrun00000003"))
+    assert third.rc == 0, third.output
+    assert _holder(locks)["run_id"] == "thirdrun00000003"
+
+
+def test_a_lock_without_a_controller_record_is_refused_as_held_elsewhere(tmp_path, locks):
+    # A lock taken by an older version of the role, or written by hand.
+    (locks / "app.lock").mkdir()
+    (locks / "app.lock" / "holder.json").write_text(json.dumps(
+        {"holder": "ops@jumpbox", "purpose": "deploy 1.0.0", "since": "2026-11-29T06:00:00Z", "run_id": "byhand"}))
+    second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+    assert second.rc != 0
+    msg = second.failure()
+    assert "ops@jumpbox, deploy 1.0.0, since 2026-11-29T06:00:00Z (run byhand)" in msg, msg
+    assert "-e deploy_lock_break=true" in msg, msg
