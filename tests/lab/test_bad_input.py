@@ -8,6 +8,7 @@ a message naming what was wrong, before any app host is drained.
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -19,24 +20,27 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP_HOSTS = ["app1", "app2", "app3"]
 
 
-def deploy(tmp_path, *extra):
-    """Run the deploy with ``extra`` arguments; returns (exit status, output, report dict)."""
-    report = tmp_path / "report.json"
+def deploy_command(tmp_path, *extra):
+    """(argv, environment) of the deploy with ``extra`` arguments, reporting
+    to tmp_path/report.json."""
     env = dict(os.environ)
     env.update({
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
         "ANSIBLE_CALLBACKS_ENABLED": "zerodowntime.deploy.deploy_report",
-        "ZERODOWNTIME_REPORT_PATH": str(report),
+        "ZERODOWNTIME_REPORT_PATH": str(tmp_path / "report.json"),
         "ANSIBLE_NOCOLOR": "1",
     })
     env.pop("ZERODOWNTIME_ROOT", None)
     playbook = pathlib.Path(sys.executable).parent / "ansible-playbook"
-    proc = subprocess.run(
-        [str(playbook), "-i", str(ROOT / "inventories" / "lab" / "hosts.yml"),
-         str(ROOT / "playbooks" / "deploy.yml"), *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-    )
-    return proc.returncode, proc.stdout + proc.stderr, json.loads(report.read_text())
+    return [str(playbook), "-i", str(ROOT / "inventories" / "lab" / "hosts.yml"),
+            str(ROOT / "playbooks" / "deploy.yml"), *extra], env
+
+
+def deploy(tmp_path, *extra):
+    """Run the deploy with ``extra`` arguments; returns (exit status, output, report dict)."""
+    argv, env = deploy_command(tmp_path, *extra)
+    proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    return proc.returncode, proc.stdout + proc.stderr, json.loads((tmp_path / "report.json").read_text())
 
 
 def balancer_states():
@@ -306,3 +310,51 @@ def test_a_wheel_that_needs_another_python_fails_before_anything_is_copied(tmp_p
     assert release_dirs("8.0.4") == {}
     assert lock_held() == []
     assert_no_app_host_touched(report)
+
+
+def pip_running(release):
+    """App hosts where pip is installing `release`'s wheels (wherever the
+    role puts its virtualenv)."""
+    return [host for host in APP_HOSTS
+            if subprocess.run(["docker", "exec", host, "pgrep", "-f", r"%s.*/venv/bin/python install" % re.escape(release)],
+                              capture_output=True, check=False).returncode == 0]
+
+
+def test_an_install_interrupted_on_the_controller_leaves_no_release_behind_and_the_next_run_removes_its_staging(
+        tmp_path, fake_release):
+    import hashlib
+    import signal
+    import time
+    content = (ARTIFACTS / "demoapp-1.1.0.tar.gz").read_bytes()
+    fake_release("8.0.6", content, hashlib.sha256(content).hexdigest())
+    argv, env = deploy_command(tmp_path, "-e", "deploy_release=8.0.6")
+    with open(tmp_path / "interrupted.log", "wb") as log:
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not pip_running("8.0.6") and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert proc.poll() is None, (tmp_path / "interrupted.log").read_text()[-3000:]
+            # The operator's controller dies mid-install: kill -9 of the whole run.
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+    deadline = time.monotonic() + 120
+    while pip_running("8.0.6") and time.monotonic() < deadline:
+        time.sleep(1)
+    # Whatever the hosts were doing, none has a release 8.0.6 that could be
+    # taken for installed: at most its staging directory.
+    for host in APP_HOSTS:
+        listing = subprocess.run(["docker", "exec", host, "ls", "-A", "/srv/demoapp/releases"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        assert "8.0.6" not in listing, (host, listing)
+    assert balancer_states() == {host: ("0", "2") for host in APP_HOSTS}
+    # The killed run kept its lock (a killed controller cannot release it);
+    # its process has ended, so the next deploy from this controller takes
+    # the lock over, converges and removes the leftovers.
+    assert lock_held() != []
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0")
+    assert rc == 0, out[-3000:]
+    assert "has ended" in out and "this run takes it over" in out, out[-3000:]
+    assert release_dirs("8.0.6") == {}
+    assert lock_held() == []
