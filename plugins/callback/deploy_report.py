@@ -50,6 +50,19 @@ options:
     ini:
       - section: callback_deploy_report
         key: show_summary
+  show_progress:
+    description:
+      - Print one line per host once its turn in a rolling play has ended (a play in which it drained, reloaded,
+        deployed, health-checked or re-enabled), with its position among the play's hosts, the seconds of each phase,
+        the seconds it was out of rotation and the seconds since the playbook started; and one line at the start of
+        each C(serial) batch after the first, naming its hosts.
+    type: bool
+    default: true
+    env:
+      - name: ZERODOWNTIME_REPORT_PROGRESS
+    ini:
+      - section: callback_deploy_report
+        key: show_progress
 notes:
   - "Report shape (times are ISO 8601 UTC, durations are seconds as floats):
     C({playbook, started, ended, duration_s, result: ok|failed,
@@ -103,6 +116,9 @@ PHASE_TAG_PREFIX = "phase_"
 REPORT_FACT = "zerodowntime_report"
 # Usual order of a deploy; phases not listed here follow in order of first appearance.
 KNOWN_PHASES = ("preflight", "build", "stage", "migrate", "drain", "deploy", "reload", "health", "enable", "cleanup")
+# The phases of a host's turn in a rolling play: a play in which a host ran
+# one of them gets a progress line for it.
+ROLLING_PHASES = ("drain", "reload", "deploy", "health", "enable")
 # Keys the callback owns in a host entry; published data cannot overwrite them.
 OWN_KEYS = frozenset(("result", "phases", "failure", "rescued_failures", "stats", "left_out_of_rotation"))
 MSG_MAX_CHARS = 2000
@@ -125,6 +141,42 @@ def release_cell(host):
         return f"{before or '-'} -> {after or '-'}"
     running = host.get("release_running")
     return f"{running} (unchanged)" if running else "-"
+
+
+def progress_line(position, total, host_name, entry, since, elapsed):
+    """One host's progress line, for the end of its turn in a rolling play.
+
+    Args:
+        position (int), total (int): the host's place among the play's hosts
+            (1-based) and their number.
+        host_name (str): the host.
+        entry (dict): its report entry (``phases`` as in the report, with
+            epoch-second ``start``/``end``; ``failure`` or the failures so
+            far under ``failures``).
+        since (float): epoch seconds when the batch started; only phases
+            that started then or later count.
+        elapsed (float): seconds since the playbook started.
+
+    Returns:
+        str such as ``"[2/3] app2: drain 0.9 s, deploy 1.3 s, health 0.4 s,
+        enable 1.0 s; 3.6 s out of rotation; 48 s so far"``, or None when the
+        host ran no rolling phase in the batch.
+    """
+    phases = {name: timing for name, timing in entry.get("phases", {}).items()
+              if timing.get("start", 0) >= since - 0.001}
+    if not set(ROLLING_PHASES) & set(phases):
+        return None
+    order = [p for p in KNOWN_PHASES if p in phases] + sorted(p for p in phases if p not in KNOWN_PHASES)
+    parts = [", ".join(f"{name} {phases[name]['seconds']:.1f} s" for name in order)]
+    if "drain" in phases and "enable" in phases:
+        parts.append(f"{max(0.0, phases['enable']['end'] - phases['drain']['start']):.1f} s out of rotation")
+    elif "reload" in phases and "drain" not in phases:
+        parts.append("reloaded in rotation")
+    failures = [f for f in entry.get("failures", []) if f.get("time_s", 0) >= since - 0.001]
+    if failures:
+        parts.append(f"FAILED in {failures[-1].get('phase') or '?'} at '{failures[-1].get('task', '?')}'")
+    parts.append(f"{elapsed:.0f} s so far")
+    return f"[{position}/{total}] {host_name}: " + "; ".join(parts)
 
 
 def _iso(ts):
@@ -263,6 +315,8 @@ class CallbackModule(CallbackBase):
         self._play = None
         # the deploy lock as last published (LOCK_KEY), None if never taken
         self._lock = None
+        # the serial batch under way: {"play": uuid, "hosts": [...], "start": epoch s}
+        self._batch = None
 
     # ---- bookkeeping -------------------------------------------------------
 
@@ -340,6 +394,7 @@ class CallbackModule(CallbackBase):
                 "kind": kind,
                 "msg": failure_message(_result_data(result)),
                 "time": _iso(now),
+                "time_s": now,
             }
         )
 
@@ -351,18 +406,49 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_play_start(self, play):
         # Called again for every serial batch of the same play.
-        self._play = self._plays.setdefault(play._uuid, {"targets": [], "ran": set()})
+        self._end_batch()
+        again = play._uuid in self._plays
+        self._play = self._plays.setdefault(play._uuid, {"targets": [], "ran": set(), "batches": 0})
         # With serial the inventory is restricted to the current batch; ignore
         # that restriction (not --limit) to list every host the play targets.
         try:
             inventory = play.get_variable_manager()._inventory
             hosts = [h.get_name() for h in inventory.get_hosts(play.hosts, ignore_restrictions=True)]
+            batch = [h.get_name() for h in inventory.get_hosts(play.hosts)]
         except Exception:
             return
         for host_name in hosts:
             self._entry(host_name)
             if host_name not in self._play["targets"]:
                 self._play["targets"].append(host_name)
+        self._play["batches"] += 1
+        self._batch = {"play": play._uuid, "hosts": batch, "start": time.time()}
+        if again and batch and self._show_progress():
+            targets = self._play["targets"]
+            places = sorted(targets.index(h) + 1 for h in batch if h in targets)
+            span = f"{places[0]}-{places[-1]}" if len(places) > 1 else f"{places[0]}" if places else "?"
+            self._display.display(f"batch {self._play['batches']}: {', '.join(batch)} "
+                                  f"(host{'s' if len(batch) > 1 else ''} {span} of {len(targets)})")
+
+    def _show_progress(self):
+        try:
+            return bool(self.get_option("show_progress"))
+        except KeyError:
+            return True
+
+    def _end_batch(self):
+        """Print the progress line of every host of the batch that just ended."""
+        batch, self._batch = self._batch, None
+        if not batch or not self._show_progress():
+            return
+        targets = self._plays.get(batch["play"], {}).get("targets", [])
+        elapsed = time.monotonic() - self._started_mono
+        for host_name in batch["hosts"]:
+            entry = dict(self._hosts.get(host_name, {}), failures=self._failures.get(host_name, []))
+            position = targets.index(host_name) + 1 if host_name in targets else 0
+            line = progress_line(position, len(targets), host_name, entry, batch["start"], elapsed)
+            if line:
+                self._display.display(line)
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task_started[task._uuid] = (time.time(), time.monotonic())
@@ -390,6 +476,7 @@ class CallbackModule(CallbackBase):
         self._record_failure(result, "unreachable")
 
     def v2_playbook_on_stats(self, stats):
+        self._end_batch()
         ended = time.time()
         report = self.build_report(stats, ended)
         path = self.get_option("report_path")
@@ -409,7 +496,8 @@ class CallbackModule(CallbackBase):
         hosts = {}
         for host_name, entry in self._hosts.items():
             summary = stats.summarize(host_name) if host_name in stats.processed else {}
-            failures = self._failures.get(host_name, [])
+            # time_s is for the progress lines; the report has the ISO time.
+            failures = [{k: v for k, v in f.items() if k != "time_s"} for f in self._failures.get(host_name, [])]
             skipped_plays = [p for p in self._plays.values() if host_name in p["targets"] and host_name not in p["ran"]]
             if summary.get("unreachable"):
                 result = "unreachable"

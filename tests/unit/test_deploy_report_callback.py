@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -375,3 +376,37 @@ def test_a_run_that_never_took_the_deploy_lock_reports_none(tmp_path):
 ])
 def test_the_release_column_names_an_unchanged_release(host, cell):
     assert deploy_report.release_cell(host) == cell
+
+
+def _rolling(tmp_path, **env):
+    proc = subprocess.run(
+        [_tool("ansible-playbook"), "-i", str(_inventory(tmp_path / "hosts.yml", 1)), "--limit", "app",
+         str(FIXTURES / "rolling.yml")],
+        env=_env(tmp_path, **env), cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_each_host_of_a_rolling_play_gets_one_progress_line_at_the_end_of_its_turn(tmp_path):
+    out = _rolling(tmp_path)
+    lines = [line for line in out.splitlines() if re.match(r"^\[\d/\d\] app\d: ", line)]
+    # app3 ran no rolling phase: no line for it.
+    assert [line.split(":")[0] for line in lines] == ["[1/3] app1", "[2/3] app2"], out
+    app1, app2 = lines
+    assert re.match(r"^\[1/3\] app1: drain \d+\.\d s, deploy \d+\.\d s, health \d+\.\d s, enable \d+\.\d s; "
+                    r"(\d+\.\d) s out of rotation; \d+ s so far$", app1), app1
+    # The pause of the drain is in the time out of rotation.
+    assert float(re.search(r"(\d+\.\d) s out of rotation", app1).group(1)) >= 1.0
+    assert "FAILED in health at 'Health'" in app2, app2
+    # Each line comes once, after the host's tasks and before the next batch's.
+    assert out.index(app1) < out.index("batch 2: app2 (host 2 of 3)") < out.index(app2) \
+        < out.index("batch 3: app3 (host 3 of 3)")
+    assert out.count(app1) == 1
+
+
+def test_the_progress_lines_can_be_turned_off(tmp_path):
+    out = _rolling(tmp_path, ZERODOWNTIME_REPORT_PROGRESS="false")
+    assert not re.search(r"^\[\d/\d\] app\d: ", out, re.M), out
+    assert "batch 2:" not in out
+    assert "DEPLOY REPORT" in out
