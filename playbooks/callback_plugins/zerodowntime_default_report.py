@@ -26,35 +26,8 @@ description:
   - Silent when C(zerodowntime.deploy.deploy_report) is enabled by name, which then does the work.
   - Prints no table and no progress line when the stdout callback writes JSON (C(ansible.builtin.json), or any
     whose name ends in C(json) or C(jsonl)), so that the output stays one document; the report file is still written.
-options:
-  report_path:
-    description:
-      - Where to write the JSON report. Parent directories are created.
-      - Default C(~/.ansible/zerodowntime/reports/<playbook>.json), replaced by each run of that playbook.
-    type: path
-    env:
-      - name: ZERODOWNTIME_REPORT_PATH
-    ini:
-      - section: callback_deploy_report
-        key: report_path
-  show_summary:
-    description: Print the per-host summary table at the end of the playbook.
-    type: bool
-    default: true
-    env:
-      - name: ZERODOWNTIME_REPORT_SUMMARY
-    ini:
-      - section: callback_deploy_report
-        key: show_summary
-  show_progress:
-    description: Print one line per host at the end of its turn in a rolling play, and one per C(serial) batch.
-    type: bool
-    default: true
-    env:
-      - name: ZERODOWNTIME_REPORT_PROGRESS
-    ini:
-      - section: callback_deploy_report
-        key: show_progress
+extends_documentation_fragment:
+  - zerodowntime.deploy.deploy_report
 """
 
 import os

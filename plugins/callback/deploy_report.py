@@ -27,42 +27,13 @@ description:
     ends while it still holds the lock prints how to clear it (C(deploy_lock_break=true)).
   - At the end of the playbook it prints one row per host (release before -> after, seconds per phase,
     result) and, when O(report_path) is set, writes the report as JSON (temporary file, then rename).
+  - The collection's own playbooks run it without enabling (C(playbooks/callback_plugins)); enable it by name
+    for a report path of your own or for playbooks of your own.
 requirements:
   - Enable with C(callbacks_enabled = zerodowntime.deploy.deploy_report) in ansible.cfg
     or C(ANSIBLE_CALLBACKS_ENABLED=zerodowntime.deploy.deploy_report).
-options:
-  report_path:
-    description:
-      - Where to write the JSON report. Parent directories are created.
-      - When unset no file is written; the summary is still printed.
-    type: path
-    env:
-      - name: ZERODOWNTIME_REPORT_PATH
-    ini:
-      - section: callback_deploy_report
-        key: report_path
-  show_summary:
-    description: Print the per-host summary table at the end of the playbook.
-    type: bool
-    default: true
-    env:
-      - name: ZERODOWNTIME_REPORT_SUMMARY
-    ini:
-      - section: callback_deploy_report
-        key: show_summary
-  show_progress:
-    description:
-      - Print one line per host once its turn in a rolling play has ended (a play in which it drained, reloaded,
-        deployed, health-checked or re-enabled), with its position among the play's hosts, the seconds of each phase,
-        the seconds it was out of rotation and the seconds since the playbook started; and one line at the start of
-        each C(serial) batch after the first, naming its hosts.
-    type: bool
-    default: true
-    env:
-      - name: ZERODOWNTIME_REPORT_PROGRESS
-    ini:
-      - section: callback_deploy_report
-        key: show_progress
+extends_documentation_fragment:
+  - zerodowntime.deploy.deploy_report
 notes:
   - "Report shape (times are ISO 8601 UTC, durations are seconds as floats):
     C({playbook, started, ended, duration_s, result: ok|failed,
