@@ -1,23 +1,29 @@
-"""The benchmark's own lab: Docker containers with systemd as PID 1, like molecule/default.
+"""The benchmark's own lab: Docker containers with systemd as PID 1 and sshd, like molecule/default.
 
 Containers ``bm-lb1``, ``bm-db1`` and ``bm-app1``... on the network
 ``zerodowntime-bench``; the balancer's port 80 is published on
-127.0.0.1:8099. Created with the docker Python library (pinned in
-requirements-dev.txt), with the flags of molecule/default/molecule.yml:
-SYS_ADMIN, the host's cgroup namespace, /sys/fs/cgroup mounted, tmpfs on
-/run, /run/lock and /tmp, seccomp off; never privileged. Every container
-carries the label ``zerodowntime.bench=1`` and only those are removed.
+127.0.0.1:8099, and each container's port 22 on 127.0.0.1 (ssh_port()), so
+that Ansible reaches the hosts over SSH as users reach their VMs (the
+image and its key from scripts/build-ssh-image.sh). Created with the docker
+Python library (pinned in requirements-dev.txt), with the flags of
+molecule/default/molecule.yml: SYS_ADMIN, the host's cgroup namespace,
+/sys/fs/cgroup mounted, tmpfs on /run, /run/lock and /tmp, seccomp off;
+never privileged. Every container carries the label ``zerodowntime.bench=1``
+and only those are removed.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import pathlib
 import time
 
 import docker
 import docker.errors
 
-IMAGE = "zerodowntime/debian:bookworm"
+IMAGE = "zerodowntime/debian-ssh:bookworm"
+# The lab's key and known_hosts, written by scripts/build-ssh-image.sh.
+SSH_DIR = pathlib.Path(__file__).resolve().parents[1] / "build" / "lab-ssh"
 NETWORK = "zerodowntime-bench"
 PREFIX = "bm-"
 BALANCER = "bm-lb1"
@@ -29,6 +35,16 @@ LABEL = {"zerodowntime.bench": "1"}
 def app_name(i: int) -> str:
     """Container (and inventory, and HAProxy server) name of app host ``i`` (1-based)."""
     return f"{PREFIX}app{i}"
+
+
+def ssh_port(name: str) -> int:
+    """Port on 127.0.0.1 that container ``name``'s sshd is published on:
+    2301 for the balancer, 2302 for the database, 2310 + i for app host i."""
+    if name == BALANCER:
+        return 2301
+    if name == DB:
+        return 2302
+    return 2310 + int(name[len(PREFIX) + len("app"):])
 
 
 class Lab:
@@ -47,9 +63,12 @@ class Lab:
             container = self.client.containers.get(name)
             if container.labels.get("zerodowntime.bench") != "1":
                 raise RuntimeError(f"container {name} exists and is not the benchmark's; not touching it")
-            if container.status != "running":
-                container.start()
-            return container
+            if IMAGE in container.image.tags:
+                if container.status != "running":
+                    container.start()
+                return container
+            # Made from another image (the lab before it had sshd): made again.
+            container.remove(force=True)
         except docker.errors.NotFound:
             pass
         return self.client.containers.run(
@@ -61,11 +80,12 @@ class Lab:
             labels=LABEL,
             cap_add=["SYS_ADMIN"],
             cgroupns="host",
-            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                     str(SSH_DIR / "authorized_keys.d"): {"bind": "/etc/ssh/lab_authorized_keys", "mode": "ro"}},
             tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
             security_opt=["seccomp=unconfined"],
             network=NETWORK,
-            ports={"80/tcp": PUBLISHED} if publish else {},
+            ports={"22/tcp": ("127.0.0.1", ssh_port(name)), **({"80/tcp": PUBLISHED} if publish else {})},
         )
 
     def wait_systemd(self, name: str, timeout: float = 120.0) -> None:
