@@ -109,6 +109,7 @@ def write_inventory(collection: pathlib.Path, apps: int) -> pathlib.Path:
     if group_vars.is_symlink() or group_vars.exists():
         group_vars.unlink()
     group_vars.symlink_to(collection / "ansible_collections" / "zerodowntime" / "deploy" / "inventories" / "lab" / "group_vars")
+
     # Over SSH, as inventories/lab/hosts.yml: no connection set, the key and
     # known_hosts on the group of the lab's hosts, one published port each.
     def host(name):

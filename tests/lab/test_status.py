@@ -55,7 +55,7 @@ def test_the_status_names_the_holder_of_a_held_deploy_lock(tmp_path):
     lab.docker("lb1", "mkdir", "-p", lock)
     try:
         subprocess.run(["docker", "exec", "-i", "lb1", "sh", "-c", "cat > %s/holder.json" % lock],
-                           input=json.dumps(holder), text=True, check=True, timeout=60)
+                       input=json.dumps(holder), text=True, check=True, timeout=60)
         out, status = run_status(tmp_path)
     finally:
         lab.docker("lb1", "rm", "-rf", lock)
