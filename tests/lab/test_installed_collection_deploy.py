@@ -144,4 +144,3 @@ def test_the_installed_deploy_playbook_deploys_a_release_under_load_without_a_fa
     assert result["requests_total"] > 0
     assert result["requests_failed"] == 0, result["outcomes"]
     assert result["releases_seen"] == [before["app1"][2], release], result["releases_seen"]
-
