@@ -39,7 +39,7 @@ test-unit: venv collection
 	$(PY) -m pytest -q tests/unit
 
 test-integration: venv collection
-	$(PY) -m pytest -q tests/integration
+	$(PY) -m pytest -q -n 2 tests/integration
 
 # The lab scenarios, one after the other (they share the base image; each
 # creates and destroys its own containers).
