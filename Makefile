@@ -43,7 +43,7 @@ test-integration: venv collection
 
 # The lab scenarios, one after the other (they share the base image; each
 # creates and destroys its own containers).
-MOLECULE_SCENARIOS ?= default wagtail ha_pair bluegreen faults canary
+MOLECULE_SCENARIOS ?= default wagtail ha_pair bluegreen faults
 
 #
 # Each scenario's containers are removed by a destroy of its own, with a

@@ -18,7 +18,8 @@ order written, each starting from the state the one above left:
 
 Every run that reaches an app host runs under the load probe
 (tests/load_probe.py against 127.0.0.1:8090) and must fail no request. Runs write their output and
-report to build/faults/<name>.log and .json.
+report to build/faults/<name>.log and .json. The canary cases of
+test_progressive_delivery.py follow on the 1.3.0 this chain leaves.
 """
 
 import re

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Progressive delivery (issue 5), proven on a lab with four app hosts.
 
-molecule/canary converges c-lb1, c-app1..c-app4 and c-db1 to release 1.3.0;
-these tests then run on the controller (``local://``) and drive
+They run in molecule/faults, after tests/faults/test_faults.py, whose
+expand/contract chain leaves f-app1..f-app4 on release 1.3.0 behind f-lb1
+(the lab's gunicorn starts through current/, gunicorn_reloadable). These
+tests then run on the controller (``local://``) and drive
 ansible-playbook and docker themselves. They share the lab and run in the
 order written, each starting from the state the one above left (every host
 on 1.3.0 until the healthy canary):
@@ -11,9 +13,9 @@ on 1.3.0 until the healthy canary):
     1.4.0-slow canary under the probe ................... aborted on the response time, rolled back
     1.4.0-faulty canary under the probe ................. aborted on the 5xx ratio, rolled back
     1.4.0 canary under the probe, batches 1, 25%, 100% .. promoted, zero failed requests
-    1.3.0 with deploy_strategy reload, c-app4 preloaded . three reloads in rotation, one fallback
+    1.3.0 with deploy_strategy reload, f-app4 preloaded . three reloads in rotation, one fallback
 
-The canary is the first host of the play, c-app1, at deploy_canary_weight
+The canary is the first host of the play, f-app1, at deploy_canary_weight
 50% of its weight 100 beside three servers at 100: about 1/7 of the traffic.
 Timings are never asserted on whole runs; the abort delay is measured from
 the deploy report's phase times (the canary's enable phase ends when it is
@@ -58,7 +60,7 @@ def assert_fleet(release, hosts=APP_HOSTS):
 
 
 def assert_full_weights():
-    """Every server is READY, UP and at its configured weight on c-lb1."""
+    """Every server is READY, UP and at its configured weight on f-lb1."""
     state = servers()
     for host in APP_HOSTS:
         assert state[host]["ready"] and state[host]["up"], (host, state[host])
@@ -174,10 +176,10 @@ def test_a_healthy_canary_is_promoted_through_the_batches_without_a_failed_reque
     verdict = run.host(CANARY)["canary"]
     assert verdict["verdict"] == "pass", verdict
     assert "canary" not in {k for h in APP_HOSTS[1:] for k in run.host(h)}, "a later batch was analysed"
-    # Batches 1, 25% (one host of four) and 100% (the rest): c-app3 and
-    # c-app4 drained together, after c-app2 was back.
-    second_done = run.window("c-app2", "enable")[1]
-    third = [run.window(h, "drain")[0] for h in ("c-app3", "c-app4")]
+    # Batches 1, 25% (one host of four) and 100% (the rest): f-app3 and
+    # f-app4 drained together, after f-app2 was back.
+    second_done = run.window("f-app2", "enable")[1]
+    third = [run.window(h, "drain")[0] for h in ("f-app3", "f-app4")]
     assert min(third) >= second_done, (third, second_done)
     assert_fleet("1.4.0")
     assert_full_weights()
@@ -188,14 +190,14 @@ def test_a_healthy_canary_is_promoted_through_the_batches_without_a_failed_reque
 
 @pytest.fixture(scope="module")
 def reload_run():
-    """c-app4 restarted with --preload first (not measured), then 1.3.0 with
-    deploy_strategy reload under the probe; c-app4 keeps gunicorn_preload
+    """f-app4 restarted with --preload first (not measured), then 1.3.0 with
+    deploy_strategy reload under the probe; f-app4 keeps gunicorn_preload
     through an inventory of its own beside the lab's."""
     overlay = WORK / "preload-inventory.yml"
-    overlay.write_text("all:\n  hosts:\n    c-app4:\n      gunicorn_preload: true\n")
+    overlay.write_text("all:\n  hosts:\n    f-app4:\n      gunicorn_preload: true\n")
     inventories = (INVENTORY, overlay)
     preload = Run("preload", ROOT / "tests" / "canary" / "configure_gunicorn.yml",
-                  "--limit", "c-app4", inventories=inventories)
+                  "--limit", "f-app4", inventories=inventories)
     assert preload.rc == 0, preload.output[-3000:]
     wait_in_rotation()
     before = snapshot()
@@ -213,7 +215,7 @@ def test_a_reload_deploy_brings_every_host_to_the_release_without_a_failed_reque
     assert probe.result["requests_total"] >= 300
     assert_fleet(STABLE)
     assert_full_weights()
-    assert reload_run["before"]["c-app1"]["current"] == "1.4.0"
+    assert reload_run["before"]["f-app1"]["current"] == "1.4.0"
 
 
 @pytest.mark.parametrize("host", APP_HOSTS[:3])
@@ -228,9 +230,9 @@ def test_a_host_that_can_reload_stays_in_rotation_and_keeps_its_master(reload_ru
 
 def test_a_preloaded_host_falls_back_to_drain_and_restart_and_the_report_says_why(reload_run):
     run = reload_run["run"]
-    entry = run.host("c-app4")
+    entry = run.host("f-app4")
     assert entry.get("reload_fallback") is True, entry
     assert "answers release '1.4.0', expected '1.3.0'" in entry["reload_failure"], entry["reload_failure"]
     assert "--preload" in entry["reload_failure"]
     assert {"reload", "drain", "deploy", "health", "enable"} <= set(entry["phases"]), entry["phases"]
-    assert reload_run["after"]["c-app4"]["pid"] != reload_run["before"]["c-app4"]["pid"]
+    assert reload_run["after"]["f-app4"]["pid"] != reload_run["before"]["f-app4"]["pid"]

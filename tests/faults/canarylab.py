@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Drive the canary lab of molecule/canary from the controller.
+"""Drive the fault lab of molecule/faults from the controller, for the canary cases.
 
-Helpers for tests/canary/test_canary.py: run ansible-playbook with the deploy
+Helpers for tests/faults/test_progressive_delivery.py: run ansible-playbook with the deploy
 report callback, run the load probe around a deploy with every request
-recorded, read HAProxy's view of the servers on c-lb1 (state, weight,
+recorded, read HAProxy's view of the servers on f-lb1 (state, weight,
 response counters), read what each app host runs. Every helper talks to the
-lab with ``docker`` and to the balancer through 127.0.0.1:8097, nothing else.
+lab with ``docker`` and to the balancer through 127.0.0.1:8090, nothing else.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WORK = ROOT / "build" / "canary"
-INVENTORY = ROOT / "inventories" / "canary" / "hosts.yml"
+INVENTORY = ROOT / "inventories" / "faults" / "hosts.yml"
 DEPLOY = ROOT / "playbooks" / "deploy.yml"
 # "/" and not /version: the faulty release fails and the slow one waits on
 # "/" only (a Django view that writes a row), as a real regression would
 # hit the application's pages and not its probes.
-URL = "http://127.0.0.1:8097/"
+URL = "http://127.0.0.1:8090/"
 
-BALANCER = "c-lb1"
-APP_HOSTS = ("c-app1", "c-app2", "c-app3", "c-app4")
+BALANCER = "f-lb1"
+APP_HOSTS = ("f-app1", "f-app2", "f-app3", "f-app4")
 BACKEND = "app"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 BASE_DIR = "/srv/demoapp"
@@ -181,7 +181,7 @@ def docker(*args: str, check: bool = True, stdin: str | None = None) -> str:
 
 
 def haproxy(command: str) -> str:
-    """Send one Runtime API command to c-lb1's admin socket; returns the answer."""
+    """Send one Runtime API command to f-lb1's admin socket; returns the answer."""
     code = (
         "import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(%r);"
         "s.sendall(sys.stdin.read().encode());"
@@ -191,7 +191,7 @@ def haproxy(command: str) -> str:
 
 
 def servers() -> dict[str, dict]:
-    """c-lb1's view of the backend: server -> {ready, up, drain, maint, weight, initial_weight}."""
+    """f-lb1's view of the backend: server -> {ready, up, drain, maint, weight, initial_weight}."""
     lines = haproxy(f"show servers state {BACKEND}").splitlines()
     header = lines[1].lstrip("# ").split()
     states = {}
@@ -223,7 +223,7 @@ def served_counts() -> dict[str, int]:
 
 
 def wait_in_rotation(hosts=APP_HOSTS, timeout: float = 90.0) -> None:
-    """Wait until every one of ``hosts`` is READY and UP on c-lb1."""
+    """Wait until every one of ``hosts`` is READY and UP on f-lb1."""
     deadline = time.monotonic() + timeout
     while True:
         states = servers()
