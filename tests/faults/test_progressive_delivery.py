@@ -196,7 +196,7 @@ def reload_run():
     overlay = WORK / "preload-inventory.yml"
     overlay.write_text("all:\n  hosts:\n    f-app4:\n      gunicorn_preload: true\n")
     inventories = (INVENTORY, overlay)
-    preload = Run("preload", ROOT / "tests" / "canary" / "configure_gunicorn.yml",
+    preload = Run("preload", ROOT / "tests" / "faults" / "configure_gunicorn.yml",
                   "--limit", "f-app4", inventories=inventories)
     assert preload.rc == 0, preload.output[-3000:]
     wait_in_rotation()
