@@ -14,6 +14,7 @@ on 1.3.0 until the healthy canary):
     1.4.0-faulty canary under the probe ................. aborted on the 5xx ratio, rolled back
     1.4.0 canary under the probe, batches 1, 25%, 100% .. promoted, zero failed requests
     1.3.0 with deploy_strategy reload, f-app4 preloaded . three reloads in rotation, one fallback
+    the same again with the lab's inventory alone ....... f-app4's unit changes: restarted, reported
 
 The canary is the first host of the play, f-app1, at deploy_canary_weight
 50% of its weight 100 beside three servers at 100: about 1/7 of the traffic.
@@ -28,8 +29,8 @@ import json
 
 import pytest
 
-from canarylab import (APP_HOSTS, DEPLOY, INVENTORY, ROOT, WORK, Probe, Run, served_counts, servers, snapshot,
-                       wait_in_rotation)
+from canarylab import (APP_HOSTS, DEPLOY, INVENTORY, ROOT, SERVICE, WORK, Probe, Run, docker, served_counts, servers,
+                       snapshot, wait_in_rotation)
 
 testinfra_hosts = ["local://"]
 
@@ -236,3 +237,31 @@ def test_a_preloaded_host_falls_back_to_drain_and_restart_and_the_report_says_wh
     assert "--preload" in entry["reload_failure"]
     assert {"reload", "drain", "deploy", "health", "enable"} <= set(entry["phases"]), entry["phases"]
     assert reload_run["after"]["f-app4"]["pid"] != reload_run["before"]["f-app4"]["pid"]
+
+
+def test_a_reload_deploy_that_changes_a_hosts_unit_restarts_it_and_the_report_says_why(reload_run):
+    """Issue 15, case 5: a setting given on one deploy and not on the next
+    (here f-app4's gunicorn_preload, given by reload_run's overlay) changes
+    the unit, which a reload cannot apply; the host takes the drain and
+    restart, and the report says so instead of nothing."""
+    wait_in_rotation()
+    before = snapshot()
+    with Probe("reload-unit-change") as probe:
+        run = deploy("reload-unit-change", STABLE, "-e", "deploy_strategy=reload")
+    assert run.rc == 0, run.output[-3000:]
+    assert probe.result["requests_failed"] == 0, (probe.result["outcomes"], probe.result["first_failure"])
+    entry = run.host("f-app4")
+    assert entry.get("reload_fallback") is True, entry
+    assert "unit or environment file changes" in entry["reload_failure"], entry["reload_failure"]
+    assert not entry.get("reloaded"), entry
+    assert {"drain", "deploy", "health", "enable"} <= set(entry["phases"]), entry["phases"]
+    assert "reload" not in entry["phases"], entry["phases"]
+    assert snapshot(["f-app4"])["f-app4"]["pid"] != before["f-app4"]["pid"]
+    unit = docker("exec", "f-app4", "cat", f"/etc/systemd/system/{SERVICE}.service")
+    assert "ExecStart=" in unit and "--preload" not in unit, unit
+    for host in APP_HOSTS[:3]:
+        other = run.host(host)
+        assert not set(other.get("phases", {})) & {"drain", "deploy", "reload"}, (host, other.get("phases"))
+        assert not other.get("reload_fallback") and not other.get("reloaded"), (host, other)
+    assert_fleet(STABLE)
+    assert_full_weights()
