@@ -10,6 +10,7 @@ to the balancer through 127.0.0.1:8090, nothing else.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import pathlib
@@ -257,7 +258,8 @@ def haproxy(command: str) -> str:
 
 
 def servers() -> dict[str, dict]:
-    """f-lb1's view of the backend: server -> {admin: int, op: int, ready, up, drain, maint}."""
+    """f-lb1's view of the backend: server -> {admin: int, op: int, ready, up, drain, maint,
+    weight, initial_weight} (the weights as HAProxy's srv_uweight and srv_iweight)."""
     lines = haproxy(f"show servers state {BACKEND}").splitlines()
     header = lines[1].lstrip("# ").split()
     states = {}
@@ -269,6 +271,7 @@ def servers() -> dict[str, dict]:
         states[row["srv_name"]] = {
             "admin": admin, "op": op, "ready": admin == 0, "up": op == OP_UP,
             "drain": bool(admin & ADMIN_DRAIN), "maint": bool(admin & ADMIN_MAINT),
+            "weight": int(row["srv_uweight"]), "initial_weight": int(row["srv_iweight"]),
         }
     return states
 
@@ -399,5 +402,5 @@ def rollout_phases(report: dict, host: str) -> set[str]:
 
 
 def timestamp(iso: str) -> float:
-    import datetime
+    """ISO 8601 (as the probe and the deploy report write it) -> seconds since the epoch."""
     return datetime.datetime.fromisoformat(iso).timestamp()

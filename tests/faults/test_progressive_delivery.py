@@ -29,8 +29,8 @@ import json
 
 import pytest
 
-from canarylab import (APP_HOSTS, DEPLOY, INVENTORY, ROOT, SERVICE, WORK, Probe, Run, docker, served_counts, servers,
-                       snapshot, wait_in_rotation)
+from canarylab import WORK, Probe, Run, served_counts, snapshot
+from faultlab import APP_HOSTS, DEPLOY, INVENTORY, ROOT, SERVICE, docker, servers, wait_in_rotation
 
 testinfra_hosts = ["local://"]
 
