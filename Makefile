@@ -57,11 +57,12 @@ test-molecule: venv collection images artifacts
 	    [ $$rc -eq 0 ] || exit $$rc; \
 	done
 
-# YAML style, Ansible practices (production profile, offline) and
+# YAML style, Ansible practices (production profile, offline; --strict: a
+# warning fails too, as one had demoted the profile unnoticed) and
 # ansible-test sanity on a snapshot of the collection.
 lint: venv collection
 	yamllint .
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections ansible-lint
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections ansible-lint --strict
 	scripts/sanity.sh
 
 test: lint test-unit test-integration test-molecule
