@@ -139,6 +139,6 @@ def served_counts() -> dict[str, int]:
     return counts
 
 
-def snapshot(hosts=APP_HOSTS) -> dict[str, dict]:
+def snapshot(hosts=tuple(APP_HOSTS)) -> dict[str, dict]:
     """{host: {current, served, pid}}."""
     return {h: {"current": current_release(h), "served": served_release(h), "pid": main_pid(h)} for h in hosts}

@@ -55,7 +55,7 @@ def deploy(name, release, *extra, **kwargs):
     return Run(name, DEPLOY, "-e", f"deploy_release={release}", *extra, **kwargs)
 
 
-def assert_fleet(release, hosts=APP_HOSTS):
+def assert_fleet(release, hosts=tuple(APP_HOSTS)):
     state = snapshot(hosts)
     assert {h: (s["current"], s["served"]) for h, s in state.items()} == {h: (release, release) for h in hosts}
 
