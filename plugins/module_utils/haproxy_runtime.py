@@ -34,6 +34,7 @@ from typing import Dict, Optional, Tuple
 __all__ = [
     "HAProxyRuntimeError", "HAProxyConnectionError", "HAProxyCommandError",
     "HAProxyPermissionError", "HAProxyTimeoutError", "HAProxyArgumentError",
+    "HAProxyWorkerGoneError", "HAProxyMaster", "HAProxyProcess", "parse_show_proc", "parse_uptime",
     "HAProxyRuntime", "HAProxyInfo", "ServerState", "ServerStats", "ServerStatus",
     "parse_address", "parse_show_info", "parse_servers_state", "parse_stat_csv",
     "parse_status", "parse_weight", "expected_weight", "validate_name",
@@ -197,6 +198,16 @@ class HAProxyCommandError(HAProxyRuntimeError):
     def __init__(self, message, socket=None, command=None, answer=None):
         super().__init__(message, socket=socket, command=command)
         self.answer = answer
+
+
+class HAProxyWorkerGoneError(HAProxyCommandError):
+    """The master CLI has no worker of that pid any more (``Can't find the
+    target PID matching the prefix '@!<pid>'``): it exited, as an old worker
+    does once its last connection ends. ``pid`` is the worker's pid."""
+
+    def __init__(self, message, socket=None, command=None, answer=None, pid=None):
+        super().__init__(message, socket=socket, command=command, answer=answer)
+        self.pid = pid
 
 
 class HAProxyPermissionError(HAProxyCommandError):
@@ -882,6 +893,8 @@ class HAProxyRuntime(object):
                     if not data:
                         break
                     chunks.append(data)
+                    if self._answer_complete(b"".join(chunks)):
+                        break
             except _socket.timeout:
                 raise HAProxyConnectionError(
                     "HAProxy socket %s did not answer '%s' completely within %.1fs (read_timeout)"
@@ -894,6 +907,12 @@ class HAProxyRuntime(object):
         finally:
             sock.close()
         return b"".join(chunks).decode("utf-8", errors="replace")
+
+    def _answer_complete(self, data):
+        """Whether `data` (bytes read so far) is a whole answer although
+        HAProxy has not closed the connection. Never for a stats socket,
+        which closes after each answer; see _WorkerRuntime."""
+        return False
 
     def _error(self, command, answer, kind=HAProxyCommandError):
         text = _strip_severity(answer)
@@ -1354,22 +1373,49 @@ class HAProxyProcess:
     """One line of the master CLI's ``show proc``.
 
     Fields: pid (int); kind (str: ``master``, ``worker`` or a program's
-    name); reloads (int, how many reloads ago it was started); old (bool:
-    listed under ``# old workers``, a worker that a reload replaced and
-    that only finishes its connections).
+    name); reloads (int: for the master, how many reloads it went through
+    since it started, failed ones included; for a worker, how many reloads
+    ago it was started); old (bool: listed under ``# old workers``, a worker
+    that a reload replaced and that only finishes its connections); uptime
+    (int seconds, or None when the line has none: the master's counts from
+    its start and survives reloads, a worker's from its own start, so the
+    current worker's restarts at each reload).
     """
 
     pid: int
     kind: str
     reloads: int
     old: bool
+    uptime: Optional[int] = None
+
+
+# "0d00h00m02s" in show proc (HAProxy 2.0 to 3.0).
+_UPTIME = re.compile(r"^(?:(?P<d>\d+)d)?(?P<h>\d+)h(?P<m>\d+)m(?P<s>\d+)s$")
+
+
+def parse_uptime(text):
+    """Seconds of an uptime as ``show proc`` prints it (``0d00h00m02s``).
+
+    Args: text (str).
+    Returns: int seconds, or None when `text` is not such an uptime. HAProxy
+        subtracts whole seconds, so the value may be up to 1 s more than the
+        time really elapsed.
+    """
+    match = _UPTIME.match(text)
+    if not match:
+        return None
+    return (((int(match.group("d") or 0) * 24 + int(match.group("h"))) * 60 + int(match.group("m"))) * 60
+            + int(match.group("s")))
 
 
 def parse_show_proc(text):
-    """Parse the master CLI's ``show proc`` (HAProxy 2.0+).
+    """Parse the master CLI's ``show proc`` (HAProxy 2.0+; recorded from 2.6
+    and 3.0, which print it alike).
 
     Args: text (str): the answer, sections ``# workers``, ``# old workers``
-        and ``# programs`` after the master's line.
+        and ``# programs`` after the master's line, each line ``<pid> <type>
+        <reloads> <uptime> <version>``; the master's reloads are followed by
+        ``[failed: N]``.
     Returns: list of HAProxyProcess (the master, current workers, old
         workers; programs are left out).
     Raises: HAProxyCommandError when no master line is found.
@@ -1391,8 +1437,9 @@ def parse_show_proc(text):
         fields = stripped.split()
         if len(fields) < 3 or not fields[0].isdigit():
             continue
+        uptime = next((parse_uptime(f) for f in fields[3:] if parse_uptime(f) is not None), None)
         processes.append(HAProxyProcess(pid=int(fields[0]), kind=fields[1], reloads=_int(fields[2], 0),
-                                        old=section == "old"))
+                                        old=section == "old", uptime=uptime))
     if not any(p.kind == "master" for p in processes):
         raise HAProxyCommandError("not an answer of the master CLI's 'show proc': %s" % _first_line(text),
                                   command="show proc", answer=text)
@@ -1453,7 +1500,17 @@ class HAProxyMaster(HAProxyRuntime):
 
 
 class _WorkerRuntime(HAProxyMaster):
-    """HAProxyRuntime whose commands reach one worker via the master CLI."""
+    """HAProxyRuntime whose commands reach one worker via the master CLI.
+
+    A command to a worker that has exited is answered ``Can't find the
+    target PID matching the prefix '@!<pid>'``: HAProxy 2.6 then closes the
+    connection, 3.0 leaves it open (the ``;quit`` is dropped with the
+    command), so the answer is taken as complete at its end of line instead
+    of waiting read_timeout for the close (recorded in
+    tests/unit/fixtures/haproxy-3.0-master).
+    """
+
+    _GONE = b"Can't find the target PID"
 
     def __init__(self, master, pid):
         super().__init__(master.socket, connect_timeout=master.connect_timeout,
@@ -1462,10 +1519,17 @@ class _WorkerRuntime(HAProxyMaster):
         self.socket = "%s (worker %d)" % (master.socket, self.pid)
         self._master_socket = master.socket
 
+    def _answer_complete(self, data):
+        return data.startswith(self._GONE) and data.endswith(b"\n")
+
     def execute(self, command):
-        """As HAProxyRuntime.execute, prefixed ``@!<pid>`` and ended ``;quit``."""
+        """As HAProxyRuntime.execute, prefixed ``@!<pid>`` and ended ``;quit``.
+
+        Raises: HAProxyWorkerGoneError when the worker has exited; as
+        HAProxyRuntime.execute otherwise.
+        """
         answer = super().execute("@!%d %s" % (self.pid, command))
-        if answer.startswith("Can't find the target PID"):
-            raise HAProxyCommandError("HAProxy worker %d is gone (master CLI %s)" % (self.pid, self._master_socket),
-                                      socket=self._master_socket, command=command, answer=answer)
+        if answer.startswith(self._GONE.decode()):
+            raise HAProxyWorkerGoneError("HAProxy worker %d is gone (master CLI %s)" % (self.pid, self._master_socket),
+                                         socket=self._master_socket, command=command, answer=answer, pid=self.pid)
         return answer

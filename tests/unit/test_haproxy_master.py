@@ -1,10 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The master CLI client: show proc parsed from a recorded HAProxy 2.6 answer."""
+"""The master CLI client: show proc and commands to one worker, on answers
+recorded from HAProxy 2.6 and 3.0 by fixtures/record_haproxy_master_answers.py
+(tests/unit/fixtures/haproxy-<version>-master/)."""
+
+import json
+import pathlib
+import re
+import time
 
 import pytest
 
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
-    HAProxyCommandError, HAProxyProcess, parse_show_proc)
+    HAProxyCommandError, HAProxyMaster, HAProxyProcess, HAProxyWorkerGoneError, parse_show_proc, parse_uptime)
+from test_haproxy_runtime import FakeHAProxy
+
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+VERSIONS = ["2.6", "3.0"]
 
 # HAProxy 2.6.12 (Debian 12), master CLI, one reload with a connection
 # still open through the first worker.
@@ -18,11 +29,18 @@ SHOW_PROC_2_6 = (
     "# programs\n\n")
 
 
+def recorded(version, slug):
+    """(answer, what HAProxy did with the connection: closed or left_open)."""
+    directory = FIXTURES / ("haproxy-%s-master" % version)
+    connection = json.loads((directory / "commands.json").read_text())["commands"][slug]["connection"]
+    return (directory / (slug + ".txt")).read_text(), connection
+
+
 def test_show_proc_names_the_master_the_worker_and_the_old_worker():
     assert parse_show_proc(SHOW_PROC_2_6) == [
-        HAProxyProcess(pid=21330, kind="master", reloads=1, old=False),
-        HAProxyProcess(pid=21338, kind="worker", reloads=0, old=False),
-        HAProxyProcess(pid=21332, kind="worker", reloads=1, old=True),
+        HAProxyProcess(pid=21330, kind="master", reloads=1, old=False, uptime=2),
+        HAProxyProcess(pid=21338, kind="worker", reloads=0, old=False, uptime=0),
+        HAProxyProcess(pid=21332, kind="worker", reloads=1, old=True, uptime=2),
     ]
 
 
@@ -34,3 +52,55 @@ def test_without_a_reload_there_is_no_old_worker():
 def test_an_answer_that_is_not_show_proc_is_an_error():
     with pytest.raises(HAProxyCommandError, match="not an answer of the master CLI"):
         parse_show_proc("Unknown command. Please enter one of the following commands only :\n")
+
+
+@pytest.mark.parametrize("text, seconds", [("0d00h00m02s", 2), ("0d01h02m03s", 3723), ("2d00h00m00s", 172800),
+                                           ("12h00m01s", 43201), ("2.6.12", None), ("[failed:", None)])
+def test_an_uptime_of_show_proc_is_read_in_seconds(text, seconds):
+    assert parse_uptime(text) == seconds
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_started_master_has_no_reload_and_its_worker_is_as_old_as_it(version):
+    master, worker = parse_show_proc(recorded(version, "show_proc--started")[0])
+    assert (master.kind, master.reloads, worker.kind, worker.old) == ("master", 0, "worker", False)
+    assert master.uptime >= 2 and abs(master.uptime - worker.uptime) <= 1
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_reload_counts_on_the_master_and_restarts_the_current_workers_uptime(version):
+    master, current, old = parse_show_proc(recorded(version, "show_proc--reloaded_old_worker")[0])
+    assert (master.kind, master.reloads) == ("master", 1)
+    assert (current.old, current.reloads, old.old, old.reloads) == (False, 0, True, 1)
+    # The recorder waited 1.2 s after the reload and 2.2 s before it.
+    assert current.uptime <= 2 < master.uptime == old.uptime
+
+    master, current = parse_show_proc(recorded(version, "show_proc--reloaded_twice")[0])
+    assert (master.reloads, current.old, current.reloads) == (2, False, 0)
+    assert current.uptime <= 2 < master.uptime
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_old_worker_refuses_a_change_with_proxy_is_disabled(version):
+    assert recorded(version, "at-old_set_server_app-web1_state_drain")[0].startswith("Proxy is disabled")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_command_to_a_worker_that_exited_fails_at_once_naming_it(version):
+    """3.0 leaves the connection open after this answer (2.6 closes it): the
+    client must not wait read_timeout for a close that does not come."""
+    answer, connection = recorded(version, "at-gone_show_info")
+    pid = int(re.search(r"'@!(\d+)'", answer).group(1))
+    command = "@!%d show info;quit" % pid
+    fake = FakeHAProxy({command: answer}, left_open=[command] if connection == "left_open" else [])
+    try:
+        worker = HAProxyMaster(fake.address, read_timeout=3.0).worker(pid)
+        started = time.monotonic()
+        with pytest.raises(HAProxyWorkerGoneError) as failure:
+            worker.show_info()
+        assert time.monotonic() - started < 1.0
+    finally:
+        fake.close()
+    assert failure.value.pid == pid
+    assert "HAProxy worker %d is gone" % pid in str(failure.value)
+

@@ -51,13 +51,16 @@ class FakeHAProxy(object):
     answers: dict command -> str, or list of str served in turn (the last
     one repeats), or callable(command) -> str. Unknown commands get
     HAProxy 2.6's "Unknown command" answer. `commands` lists what was
-    received, in order.
+    received, in order. After answering a command of `left_open`, the
+    connection stays open for up to 5 s instead of being closed, as HAProxy
+    3.0's master CLI leaves it after some answers.
     """
 
-    def __init__(self, answers, family="unix", silent=False):
+    def __init__(self, answers, family="unix", silent=False, left_open=()):
         self.answers = dict(answers)
         self.commands = []
         self.silent = silent
+        self.left_open = set(left_open)
         self._stop = False
         if family == "unix":
             self.dir = tempfile.mkdtemp(prefix="fake-haproxy-")
@@ -108,6 +111,12 @@ class FakeHAProxy(object):
                     threading.Event().wait(1.0)
                     continue
                 conn.sendall(self._answer(command).encode())
+                if command in self.left_open:
+                    conn.settimeout(5)
+                    try:
+                        conn.recv(4096)  # until the client closes, or 5 s
+                    except OSError:
+                        pass
 
     def writes(self):
         return [c for c in self.commands if not c.startswith("show ")]
