@@ -11,9 +11,12 @@ haproxy_argument_spec().
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
+    HAProxyMaster,
     HAProxyRuntime,
 )
 
@@ -41,6 +44,51 @@ def runtime_from_params(params):
     """
     return HAProxyRuntime(params["socket"], connect_timeout=params["connect_timeout"],
                           read_timeout=params["read_timeout"])
+
+
+def master_from_params(params):
+    """Build the master CLI client from a module's parameters.
+
+    Args: params (dict with master_socket, connect_timeout, read_timeout).
+    Returns: HAProxyMaster.
+    Raises: HAProxyArgumentError for a malformed address or timeout.
+    """
+    return HAProxyMaster(params["master_socket"], connect_timeout=params["connect_timeout"],
+                         read_timeout=params["read_timeout"])
+
+
+def master_summary(processes, serving_pid=None, now=None):
+    """The master-worker processes as haproxy_info returns them.
+
+    Args: processes (list of HAProxyProcess, from HAProxyMaster.processes(),
+        the master CLI's ``show proc``); serving_pid (int or None: the pid
+        that answered ``show info`` on the stats socket, preferred as the
+        current worker); now (float seconds since the epoch, default
+        time.time(): the clock the file times of this host use).
+    Returns: dict with pid, reloads (reloads of the master since it started,
+        failed ones included) and uptime (seconds) of the master;
+        current_worker: dict with pid, uptime (seconds) and started (int
+        seconds since the epoch, now - uptime: within about 1 s of its
+        start, which is the last reload's), or None without a current
+        worker; old_workers (list of int pids a reload left running).
+    """
+    now = time.time() if now is None else now
+    master = next((p for p in processes if p.kind == "master"), None)
+    workers = [p for p in processes if p.kind == "worker" and not p.old]
+    current = next((p for p in workers if p.pid == serving_pid), None)
+    if current is None and workers:
+        current = min(workers, key=lambda p: p.uptime if p.uptime is not None else float("inf"))
+    worker = None
+    if current is not None:
+        worker = dict(pid=current.pid, uptime=current.uptime,
+                      started=None if current.uptime is None else int(now) - current.uptime)
+    return dict(
+        pid=master.pid if master else None,
+        reloads=master.reloads if master else None,
+        uptime=master.uptime if master else None,
+        current_worker=worker,
+        old_workers=[p.pid for p in processes if p.kind == "worker" and p.old],
+    )
 
 
 def _check_mode_text(configured, enabled):

@@ -15,12 +15,20 @@ description:
   - Reads the HAProxy Runtime API (C(show info), C(show servers state), C(show stat)) and returns the
     version, pid and uptime of HAProxy and, for each backend, its servers with their administrative and
     operational state, status, last check, weight, sessions, queue, response counters and times.
+  - With O(master_socket), also reads the master CLI (C(show proc)) and returns RV(master), which says how many
+    times HAProxy was reloaded since its master started, and since when the current worker serves.
   - Changes nothing; works with a socket of any level (C(user), C(operator) or C(admin)).
 options:
   backend:
     description:
       - Only return this backend. The task fails if HAProxy has no backend of this name.
       - All backends when omitted.
+    type: str
+  master_socket:
+    description:
+      - Unix path (or C(tcp://host:port)) of HAProxy's master CLI (master-worker mode, C(haproxy -W -S <path>);
+        Debian's C(haproxy.service) starts it with V(/run/haproxy-master.sock)).
+      - When set, the task also returns RV(master), and fails when the master CLI cannot be read.
     type: str
 extends_documentation_fragment:
   - zerodowntime.deploy.haproxy_socket
@@ -55,6 +63,12 @@ EXAMPLES = r'''
   zerodowntime.deploy.haproxy_info:
     socket: tcp://127.0.0.1:9999
   register: __lb_all
+
+- name: Read since when the current HAProxy worker serves, and how many reloads the master went through
+  zerodowntime.deploy.haproxy_info:
+    backend: web
+    master_socket: /run/haproxy-master.sock
+  register: __lb_processes
 '''
 
 RETURN = r'''
@@ -80,6 +94,28 @@ cli_level:
   returned: success
   type: str
   sample: admin
+master:
+  description:
+    - The master-worker processes, from the master CLI's C(show proc).
+    - C(pid), C(reloads) and C(uptime) of the master. C(reloads) counts the reloads since the master started
+      (a restart starts again from 0), failed ones included.
+    - C(current_worker) is the worker that serves (the one that answered O(socket)), with its C(pid), C(uptime)
+      and C(started). A reload starts a new worker, so C(started) is the time of the last reload, or of the start
+      when C(reloads) is 0; null without a worker.
+    - C(old_workers) lists the pids of the workers a reload left running until their connections end.
+    - Uptimes are in seconds; C(started) is in seconds since the epoch by the clock of the host the module runs
+      on, to within about a second (HAProxy prints uptimes in whole seconds).
+  returned: success, with O(master_socket)
+  type: dict
+  sample:
+    pid: 1201
+    reloads: 2
+    uptime: 86400
+    current_worker:
+      pid: 4711
+      uptime: 3600
+      started: 1767225600
+    old_workers: []
 backends:
   description:
     - One entry per backend, keyed by backend name.
@@ -140,6 +176,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_common import (
     haproxy_argument_spec,
+    master_from_params,
+    master_summary,
     runtime_from_params,
     server_summary,
 )
@@ -185,7 +223,7 @@ def read_backends(client, backend=None):
 
 def main():
     argument_spec = haproxy_argument_spec()
-    argument_spec.update(backend=dict(type="str"))
+    argument_spec.update(backend=dict(type="str"), master_socket=dict(type="str"))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     backend = module.params["backend"]
     try:
@@ -201,13 +239,19 @@ def main():
                 module.fail_json(msg="backend '%s' does not exist on HAProxy socket %s"
                                  % (backend, client.socket))
             raise
+        master = None
+        if module.params["master_socket"]:
+            master = master_summary(master_from_params(module.params).processes(), serving_pid=info.pid)
     except HAProxyRuntimeError as exc:
         module.fail_json(msg=str(exc))
     if backend is not None and backend not in backends:
         module.fail_json(msg="backend '%s' does not exist on HAProxy socket %s (it may be a frontend)"
                          % (backend, client.socket))
-    module.exit_json(changed=False, haproxy_version=info.version, haproxy_pid=info.pid,
-                     haproxy_uptime=info.uptime, cli_level=level, backends=backends)
+    result = dict(changed=False, haproxy_version=info.version, haproxy_pid=info.pid,
+                  haproxy_uptime=info.uptime, cli_level=level, backends=backends)
+    if master is not None:
+        result["master"] = master
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -290,13 +290,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_common import (
     haproxy_argument_spec,
+    master_from_params,
     runtime_from_params,
     server_summary,
 )
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
     HAProxyArgumentError,
     HAProxyCommandError,
-    HAProxyMaster,
     HAProxyPermissionError,
     HAProxyRuntimeError,
     HAProxyTimeoutError,
@@ -496,8 +496,7 @@ class ServerTask(object):
         """Drain the server in every old worker (master CLI) and wait, within
         drain_timeout from `start`, until none has a session on it."""
         params = self.params
-        master = HAProxyMaster(params["master_socket"], connect_timeout=params["connect_timeout"],
-                               read_timeout=params["read_timeout"])
+        master = master_from_params(params)
         deadline = start + params["drain_timeout"]
         self.result["old_workers"] = {}
         for pid in master.old_workers():

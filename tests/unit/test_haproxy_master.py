@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_common import master_summary
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
     HAProxyCommandError, HAProxyMaster, HAProxyProcess, HAProxyWorkerGoneError, parse_show_proc, parse_uptime)
 from test_haproxy_runtime import FakeHAProxy
@@ -104,3 +105,16 @@ def test_a_command_to_a_worker_that_exited_fails_at_once_naming_it(version):
     assert failure.value.pid == pid
     assert "HAProxy worker %d is gone" % pid in str(failure.value)
 
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_summary_dates_the_current_worker_from_its_uptime(version):
+    processes = parse_show_proc(recorded(version, "show_proc--reloaded_old_worker")[0])
+    master, current, old = processes
+    summary = master_summary(processes, serving_pid=current.pid, now=1767225600.7)
+    assert summary == dict(pid=master.pid, reloads=1, uptime=master.uptime, old_workers=[old.pid],
+                           current_worker=dict(pid=current.pid, uptime=current.uptime,
+                                               started=1767225600 - current.uptime))
+    # The stats socket answered from a pid show proc does not list as a
+    # current worker: the youngest current worker is taken.
+    assert master_summary(processes, serving_pid=old.pid, now=0)["current_worker"]["pid"] == current.pid
+    assert master_summary(processes[:1])["current_worker"] is None

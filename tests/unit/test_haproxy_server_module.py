@@ -7,6 +7,8 @@ not apply it, refuse a write on a HAProxy too old to tell its socket level.
 """
 
 import json
+import pathlib
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -15,6 +17,7 @@ from ansible_collections.zerodowntime.deploy.plugins.modules import haproxy_info
 from test_haproxy_runtime import FakeHAProxy, load_fixture, servers_state_line, stat_line
 
 V = "haproxy-3.0"
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 ADMIN_BITS = {"ready": 0, "drain": 8, "maint": 1}
 STATUS = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}
 
@@ -174,3 +177,32 @@ def test_info_joins_state_and_counters_per_server(haproxy, capsys):
     assert (web3["status"], web3["health_check"], web3["operational_state"]) == (
         "no check", "not configured", "up")
     assert server.writes() == []
+
+
+def test_info_with_the_master_socket_returns_the_reloads_and_the_current_workers_start(haproxy, capsys):
+    server = haproxy()
+    server.answers["show stat app 6 -1"] = load_fixture(V, "show_stat--steady.txt")
+    show_proc = (FIXTURES / "haproxy-3.0-master" / "show_proc--reloaded_old_worker.txt").read_text()
+    master = FakeHAProxy({"show proc;quit": show_proc})
+    try:
+        before = int(time.time())
+        result = run(haproxy_info, dict(socket=server.address, master_socket=master.address, backend="app"),
+                     capsys, check=True)
+    finally:
+        master.close()
+
+    assert not result.get("failed"), result.get("msg")
+    # Recorded: master 14 after one reload, current worker 22 up 1 s, old worker 16.
+    assert (result["master"]["pid"], result["master"]["reloads"], result["master"]["old_workers"]) == (14, 1, [16])
+    worker = result["master"]["current_worker"]
+    assert (worker["pid"], worker["uptime"]) == (22, 1)
+    assert before - 1 <= worker["started"] <= int(time.time()) - 1
+    assert master.commands == ["show proc;quit"]
+
+
+def test_info_fails_naming_a_master_socket_it_cannot_read(haproxy, capsys, tmp_path):
+    server = haproxy()
+    server.answers["show stat app 6 -1"] = load_fixture(V, "show_stat--steady.txt")
+    missing = str(tmp_path / "master.sock")
+    result = run(haproxy_info, dict(socket=server.address, master_socket=missing, backend="app"), capsys)
+    assert result["failed"] is True and missing in result["msg"]
