@@ -159,6 +159,31 @@ class BackgroundGet(threading.Thread):
 
 # -- HAProxy in master-worker mode --------------------------------------------
 
+def master_worker_config(directory, config_body):
+    """The configuration of MasterWorkerHAProxy: its admin (expose-fd
+    listeners) and operator sockets and its server-state-file in
+    `directory`, then `config_body` (the frontends and backends)."""
+    return f"""
+global
+    stats socket {directory}/admin.sock level admin expose-fd listeners
+    stats socket {directory}/operator.sock level operator
+    server-state-file {directory}/server-state
+    # The old worker of a reload leaves once its connections are done, at
+    # the latest after this.
+    hard-stop-after 30s
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    # As roles/haproxy: keep-alive on both sides, runtime state read back
+    # from the file at a reload.
+    load-server-state-from-file global
+{config_body}
+"""
+
+
 class MasterWorkerHAProxy(object):
     """`haproxy -W -db` (master-worker, in the foreground) with an admin
     socket that exposes the listeners and a server-state-file, so a reload
@@ -177,27 +202,8 @@ class MasterWorkerHAProxy(object):
         self.master_cli = os.path.join(tmp, "master.sock")
         self.state_file = os.path.join(tmp, "server-state")
         self.config_file = os.path.join(tmp, "haproxy.cfg")
-        config = f"""
-global
-    stats socket {self.admin} level admin expose-fd listeners
-    stats socket {self.operator} level operator
-    server-state-file {self.state_file}
-    # The old worker of a reload leaves once its connections are done, at
-    # the latest after this.
-    hard-stop-after 30s
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 30s
-    timeout server 30s
-    # As roles/haproxy: keep-alive on both sides, runtime state read back
-    # from the file at a reload.
-    load-server-state-from-file global
-{config_body}
-"""
         with open(self.config_file, "w") as handle:
-            handle.write(config)
+            handle.write(master_worker_config(tmp, config_body))
         check = subprocess.run([HAPROXY, "-c", "-f", self.config_file], capture_output=True,
                                text=True, check=False)
         if check.returncode != 0:

@@ -7,6 +7,10 @@ scripts/build-haproxy-fixtures-image.sh when absent) runs HAProxy in front of
 two small HTTP servers inside it; the tests drive the modules as a deploy
 does, on the host where the socket is, and read HAProxy back with raw socket
 commands sent through `docker exec`. Skipped only when Docker is unavailable.
+
+The old-worker case of test_old_workers.py runs here too, on the same
+servers: two of its tests, with a `reloaded` fixture that starts HAProxy 3.0
+in master-worker mode in the container for each of them.
 """
 
 import json
@@ -18,7 +22,8 @@ import time
 
 import pytest
 
-from ha_helpers import FDRAIN, FMAINT, ContainerModuleRun, parse_servers_state, parse_stat
+import test_old_workers as old_worker_case
+from ha_helpers import FDRAIN, FMAINT, ContainerModuleRun, master_worker_config, parse_info, parse_servers_state, parse_stat
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGE = "zerodowntime/haproxy-fixtures:trixie"
@@ -26,7 +31,8 @@ CONTAINER = "ha-haproxy30-%d" % os.getpid()
 CHK_ENABLED = 0x04
 
 # Two application servers: /health answers 200 or 500 (POSTless control:
-# /control/healthy/0|1 on the server's own port), /hold/S holds S seconds.
+# /control/healthy/0|1 on the server's own port), /hold/S holds S seconds,
+# /block holds until the next /release on the same server.
 WEB = r'''
 import http.server, socketserver, sys, threading, time
 
@@ -39,6 +45,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         code = 200
         if self.path == "/health":
             code = 200 if self.server.healthy else 500
+        elif self.path == "/release":
+            with self.server.released:
+                self.server.releases += 1
+                self.server.released.notify_all()
+        elif self.path == "/block":
+            with self.server.released:
+                seen = self.server.releases
+                self.server.released.wait_for(lambda: self.server.releases != seen, timeout=60)
         elif "control" in parts:
             self.server.healthy = parts[-1] == "1"
         elif "hold" in parts:
@@ -56,6 +70,7 @@ for spec in sys.argv[1:]:
     name, port = spec.split(":")
     server = Server(("127.0.0.1", int(port)), Handler)
     server.name, server.healthy = name, True
+    server.released, server.releases = threading.Condition(), 0
     threading.Thread(target=server.serve_forever, daemon=True).start()
 threading.Event().wait()
 '''
@@ -88,14 +103,22 @@ backend solo
     server web1 127.0.0.1:8001 check inter 200ms rise 1 fall 2
 """
 
-# Runs inside the container: Runtime API commands, their raw answers as a
-# JSON list.
-ASK = ("import json, socket, sys\n"
+ADMIN = "/run/haproxy/admin.sock"
+
+# Runs inside the container: Runtime API commands to the socket argv[1],
+# their raw answers as a JSON list. A master CLI refuses connections for a
+# moment after a reload: tried again for up to 5 s.
+ASK = ("import json, socket, sys, time\n"
        "def ask(command):\n"
-       "    s = socket.socket(socket.AF_UNIX); s.connect('/run/haproxy/admin.sock')\n"
+       "    for attempt in range(50):\n"
+       "        s = socket.socket(socket.AF_UNIX)\n"
+       "        try:\n"
+       "            s.connect(sys.argv[1]); break\n"
+       "        except (ConnectionRefusedError, FileNotFoundError):\n"
+       "            s.close(); time.sleep(0.1)\n"
        "    s.sendall(command.encode() + b'\\n')\n"
        "    return b''.join(iter(lambda: s.recv(65536), b'')).decode()\n"
-       "print(json.dumps([ask(c) for c in sys.argv[1:]]))\n")
+       "print(json.dumps([ask(c) for c in sys.argv[2:]]))\n")
 
 # Runs inside the container after each test: both servers healthy, every
 # server ready with its checks on, and UP again.
@@ -150,13 +173,14 @@ class Container(object):
 
     name = CONTAINER
 
-    def ask(self, *commands):
-        """Send each command; returns the list of raw answers (one docker exec)."""
-        return json.loads(docker("exec", self.name, "python3", "-c", ASK, *commands).stdout)
+    def ask(self, *commands, socket=ADMIN):
+        """Send each command to `socket` (the admin socket by default);
+        returns the list of raw answers (one docker exec)."""
+        return json.loads(docker("exec", self.name, "python3", "-c", ASK, socket, *commands).stdout)
 
-    def server(self, backend, server):
+    def server(self, backend, server, socket=ADMIN):
         """admin/op/check_state (ints) of "show servers state", scur/status of "show stat"."""
-        states, stats = self.ask("show servers state %s" % backend, "show stat %s 4 -1" % backend)
+        states, stats = self.ask("show servers state %s" % backend, "show stat %s 4 -1" % backend, socket=socket)
         for row in parse_servers_state(states):
             if row["srv_name"] == server:
                 result = dict(admin=int(row["srv_admin_state"]), op=int(row["srv_op_state"]),
@@ -176,21 +200,21 @@ class Container(object):
                        int(r["srv_check_state"]) & ~0x01)
                       for r in parse_servers_state(self.ask("show servers state")[0]))
 
-    def wait(self, backend, server, predicate, what, timeout=15.0):
+    def wait(self, backend, server, predicate, what, timeout=15.0, socket=ADMIN):
         deadline = time.monotonic() + timeout
         while True:
-            state = self.server(backend, server)
+            state = self.server(backend, server, socket=socket)
             if predicate(state):
                 return state
             if time.monotonic() > deadline:
                 raise AssertionError("%s/%s never %s: %r" % (backend, server, what, state))
             time.sleep(0.1)
 
-    def get(self, path):
+    def get(self, path, port=80):
         """GET through HAProxy inside the container, in the background;
         .communicate()[0] is the status code."""
         return subprocess.Popen(["docker", "exec", self.name, "python3", "-c", GET,
-                                 "http://127.0.0.1%s" % path],
+                                 "http://127.0.0.1:%d%s" % (port, path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def set_healthy(self, port, healthy):
@@ -347,3 +371,97 @@ def test_info_on_haproxy_30_reads_version_and_servers(ha30):
         assert (server["admin_state"], server["operational_state"], server["status"]) == ("ready", "up", "UP")
         assert server["check_status"] == "L7OK"
         assert server["health_check"] == "enabled"
+
+
+# -- the old-worker case of test_old_workers.py, on HAProxy 3.0 ---------------
+
+MW = "/run/mw"  # the master-worker HAProxy's directory in the container
+MW_PORT = 81
+
+
+class ContainerOldWorkerCase(old_worker_case.OldWorkerCase):
+    """test_old_workers' case with HAProxy 3.0 in the container: `haproxy -W
+    -S` with test_old_workers' configuration in front of the container's two
+    servers, reloaded (USR2 to the master) while a request is held on web1."""
+
+    def __init__(self, container):
+        super().__init__(MW + "/admin.sock", MW + "/master.sock")
+        self.container = container
+        self.master_pid = None
+        self.held = None
+
+    def begin(self):
+        """Start HAProxy, hold a request on web1, reload; sets old_pid."""
+        config = master_worker_config(MW, old_worker_case.CONFIG_BODY.format(port=MW_PORT, web1=8001, web2=8002))
+        docker("exec", "-i", self.container.name, "sh", "-c", "mkdir -p %s && cat > %s/haproxy.cfg" % (MW, MW),
+               stdin=config)
+        docker("exec", "-d", self.container.name, "haproxy", "-W", "-db", "-f", MW + "/haproxy.cfg",
+               "-S", self.master_cli)
+        self.master_pid = int(self.master("show proc").splitlines()[1].split()[0])
+        for server in ("web1", "web2"):
+            self.container.wait("app", server, lambda s: s["status"] == "UP", "UP", socket=self.admin)
+        self.held = self.container.get("/block", port=MW_PORT)
+        self.container.wait("app", "web1", lambda s: s["scur"] == 1, "holding the request", socket=self.admin)
+        self.old_pid = self.worker_pid()
+        docker("exec", self.container.name, "kill", "-USR2", str(self.master_pid))
+        deadline = time.monotonic() + 10
+        while self.worker_pid() == self.old_pid:
+            assert time.monotonic() < deadline, "HAProxy 3.0 did not reload"
+            time.sleep(0.1)
+
+    def worker_pid(self):
+        """Pid of the worker that answers on the admin socket."""
+        return int(parse_info(self.container.ask("show info", socket=self.admin)[0])["Pid"])
+
+    def master(self, command):
+        return self.container.ask(command + ";quit", socket=self.master_cli)[0]
+
+    def admin_state(self, backend, server, pid=None):
+        if pid is None:
+            return self.container.server(backend, server, socket=self.admin)["admin"]
+        return super().admin_state(backend, server, pid)
+
+    def run(self, module, args):
+        return self.container.run(module, args)
+
+    def start(self, module, args):
+        return self.container.module(module, args)
+
+    def release(self):
+        docker("exec", self.container.name, "python3", "-c", GET, "http://127.0.0.1:8001/release")
+
+    def held_status(self, timeout=30.0):
+        return int(self.held.communicate(timeout=timeout)[0].strip())
+
+    def end(self):
+        """End the held request and this HAProxy, so that the next case can
+        bind the same port and sockets."""
+        self.release()
+        if self.held is not None:
+            self.held.communicate(timeout=30)
+        if self.master_pid is not None:
+            docker("exec", self.container.name, "kill", str(self.master_pid))
+            deadline = time.monotonic() + 10
+            while docker("exec", self.container.name, "kill", "-0", str(self.master_pid), check=False).returncode == 0:
+                assert time.monotonic() < deadline, "HAProxy 3.0's master did not stop"
+                time.sleep(0.1)
+
+
+@pytest.fixture(name="reloaded")
+def fixture_reloaded(haproxy30):
+    """ContainerOldWorkerCase after the reload, ended after the test."""
+    case = ContainerOldWorkerCase(haproxy30)
+    try:
+        case.begin()
+        yield case
+    finally:
+        case.end()
+
+
+# The case itself, and what happens without the master CLI. The old worker's
+# "Proxy is disabled" answer on 3.0 is in the unit fixtures
+# (haproxy-3.0-master); the timeout path is the same code as the wait.
+test_a_drain_with_the_master_socket_waits_for_the_old_workers_session = \
+    old_worker_case.test_a_drain_with_the_master_socket_waits_for_the_old_workers_session
+test_without_the_master_socket_only_the_current_worker_is_drained = \
+    old_worker_case.test_without_the_master_socket_only_the_current_worker_is_drained
