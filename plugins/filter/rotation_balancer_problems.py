@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
 DOCUMENTATION = r'''
@@ -20,6 +21,11 @@ description:
     C(admin) level (C(show cli level)), an app host that is not a server of the backend, and, with
     O(require_state_persistence), a balancer without C(server-state-file) or C(load-server-state-from-file)
     in its configuration, whose reload would put a drained server straight back into rotation.
+  - Also with O(require_state_persistence), a balancer whose reload does not save the state (O(state_files)),
+    that is one whose HAProxy master went through a reload (C(master.reloads) of a M(zerodowntime.deploy.haproxy_info) run with
+    C(master_socket)) and its server-state-file is missing, or was last written more than 30 seconds before the
+    current worker started, which is when the last reload happened. A reload command that saves the state writes
+    the file right before it signals HAProxy; a balancer never reloaded since it started is not reported.
 positional: backend, expected
 options:
   _input:
@@ -47,6 +53,13 @@ options:
     description: Report balancers whose configuration lacks either directive.
     type: bool
     default: true
+  state_files:
+    description:
+      - C(results) of a looped M(ansible.builtin.stat) of each balancer's server-state-file (C(item) is the balancer;
+        skipped items are not checked), read with the O(_input) results that hold C(master).
+    type: list
+    elements: dict
+    default: []
   master_sockets:
     description:
       - C(results) of a looped M(ansible.builtin.stat) of each balancer's master CLI socket; a balancer whose
@@ -121,6 +134,63 @@ def persistence_problems(read):
             "deploy_require_state_persistence: false." % (read.get("item", "?"), " or ".join(lacking))]
 
 
+# Seconds a state file may be older than the worker that a reload started
+# after saving it: the reload command saves the state, then signals the
+# master, which re-reads its configuration before it starts the new worker;
+# show proc counts the worker's uptime in whole seconds.
+SAVE_GRACE_S = 30
+
+
+def _socat_address(socket):
+    """socat's address of a Runtime API socket (a path or tcp://host:port)."""
+    return "TCP:" + socket[len("tcp://"):] if socket.startswith("tcp://") else socket
+
+
+def _utc(seconds):
+    """A time in seconds since the epoch, as text in UTC."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def reload_problems(reading, read):
+    """Problems of one balancer's last reload: was the servers' state saved?
+
+    :arg reading: dict, the balancer's haproxy_info result; with
+        ``master`` (run with master_socket): ``reloads`` (int, since the
+        master started) and ``current_worker.started`` (int, seconds since
+        the epoch on the balancer).
+    :arg read: dict, the balancer's looped stat of its server-state-file:
+        ``stat.exists``, ``stat.mtime`` (float seconds since the epoch on the
+        balancer) and the path in ``invocation.module_args.path``.
+    :returns: list of str messages; empty when the balancer was not reloaded
+        since it started, when the state file was written at most
+        SAVE_GRACE_S seconds before the current worker started, or when
+        either read is missing, failed or skipped.
+    """
+    master = reading.get("master") or {}
+    started = (master.get("current_worker") or {}).get("started")
+    reloads = master.get("reloads") or 0
+    if read.get("skipped") or read.get("failed") or reloads < 1 or started is None:
+        return []
+    stat = read.get("stat") or {}
+    path = ((read.get("invocation") or {}).get("module_args") or {}).get("path", "?")
+    if not stat.get("exists"):
+        found = "its server-state-file %s does not exist" % path
+    elif stat.get("mtime", 0) < started - SAVE_GRACE_S:
+        found = "its server-state-file %s was last written at %s, before the last reload (at %s, when its " \
+                "current worker started)" % (path, _utc(stat["mtime"]), _utc(started))
+    else:
+        return []
+    socket = ((reading.get("invocation") or {}).get("module_args") or {}).get("socket") or "/run/haproxy/admin.sock"
+    return ["Balancer %s was reloaded without saving the servers' state (%d reload%s since HAProxy started): %s. "
+            "Such a reload puts a drained server back into rotation, possibly while its application restarts. "
+            "Save the state right before each reload, e.g. in haproxy.service before the kill -USR2: "
+            "ExecReload=/bin/sh -c 'echo \"show servers state\" | socat stdio %s > %s' "
+            "(zerodowntime.deploy.haproxy does this), or accept the risk with "
+            "deploy_require_state_persistence: false." % (
+                reading.get("item", "?"), reloads, "" if reloads == 1 else "s", found,
+                _socat_address(socket), path)]
+
+
 def master_problems(read):
     """Problems of one balancer's master CLI stat (a looped stat item).
 
@@ -140,7 +210,7 @@ def master_problems(read):
 
 
 def rotation_balancer_problems(readings, backend, expected, config_reads=(), require_state_persistence=True,
-                               master_sockets=()):
+                               master_sockets=(), state_files=()):
     """The ``rotation_balancer_problems`` filter.
 
     :arg readings: list of dicts (haproxy_info results, one per balancer).
@@ -149,6 +219,8 @@ def rotation_balancer_problems(readings, backend, expected, config_reads=(), req
     :arg config_reads: list of dicts (grep results, one per balancer).
     :arg require_state_persistence: bool.
     :arg master_sockets: list of dicts (stat results, one per balancer).
+    :arg state_files: list of dicts (stat results of the server-state-file,
+        one per balancer), matched to `readings` by ``item``.
     :returns: list of str messages; empty when every balancer is fit.
     """
     problems = []
@@ -159,6 +231,9 @@ def rotation_balancer_problems(readings, backend, expected, config_reads=(), req
     if require_state_persistence:
         for read in config_reads:
             problems.extend(persistence_problems(read))
+        by_balancer = {reading.get("item"): reading for reading in readings}
+        for read in state_files:
+            problems.extend(reload_problems(by_balancer.get(read.get("item"), {}), read))
     return problems
 
 

@@ -256,15 +256,17 @@ class MasterWorkerHAProxy(object):
         raise AssertionError("%s never all %s: %r" % (servers, status,
                                                       [self.server(backend, s) for s in servers]))
 
-    def reload(self):
-        """Save the servers' state as the lab's reload command does, then
-        USR2 to the master; returns (old worker pid, new worker pid) once the
-        new worker answers on the admin socket."""
+    def reload(self, save=True):
+        """Save the servers' state as the lab's reload command does (unless
+        `save` is false, as Debian's own reload command), then USR2 to the
+        master; returns (old worker pid, new worker pid) once the new worker
+        answers on the admin socket."""
         old = self.worker_pid()
-        dump = self.ask("show servers state")
-        assert dump.startswith("1\n"), dump[:200]
-        with open(self.state_file, "w") as handle:
-            handle.write(dump)
+        if save:
+            dump = self.ask("show servers state")
+            assert dump.startswith("1\n"), dump[:200]
+            with open(self.state_file, "w") as handle:
+                handle.write(dump)
         os.kill(self.master.pid, signal.SIGUSR2)
         new = self.wait_worker(lambda pid: pid is not None and pid != old)
         return old, new

@@ -72,3 +72,80 @@ def test_a_regular_file_is_not_a_master_cli():
     (problem,) = rotation_balancer_problems([reading()], "app", ["app1"],
                                             master_sockets=[master_stat("lb1", issock=False)])
     assert "lb1 has no HAProxy master CLI" in problem
+
+
+# -- a reload that does not save the state ------------------------------------
+# The worker serving now started at STARTED (seconds since the epoch on the
+# balancer); the haproxy_info result holds it with the master's reloads.
+STARTED = 1767225600
+
+
+def reloaded(balancer="lb1", reloads=1, started=STARTED, socket="/run/haproxy/admin.sock"):
+    result = reading(balancer)
+    result["invocation"] = {"module_args": {"socket": socket, "master_socket": "/run/haproxy-master.sock"}}
+    result["master"] = {"pid": 1201, "reloads": reloads, "uptime": 86400, "old_workers": [],
+                        "current_worker": {"pid": 4711, "uptime": 60, "started": started}}
+    return result
+
+
+def state_file(balancer="lb1", mtime=None, path="/var/lib/haproxy/server-state"):
+    stat = {"exists": False} if mtime is None else {"exists": True, "isreg": True, "mtime": mtime}
+    return {"item": balancer, "stat": stat, "invocation": {"module_args": {"path": path}}}
+
+
+def reload_problems(readings, files):
+    return rotation_balancer_problems(readings, "app", ["app1"], state_files=files)
+
+
+def test_a_reload_without_a_state_file_is_reported_naming_the_balancer_and_the_fix():
+    (problem,) = reload_problems([reloaded("lb1", reloads=3)], [state_file("lb1")])
+    assert problem.startswith("Balancer lb1 was reloaded without saving the servers' state (3 reloads since HAProxy "
+                              "started): its server-state-file /var/lib/haproxy/server-state does not exist.")
+    assert ("ExecReload=/bin/sh -c 'echo \"show servers state\" | socat stdio /run/haproxy/admin.sock > "
+            "/var/lib/haproxy/server-state'") in problem
+    assert "zerodowntime.deploy.haproxy does this" in problem
+    assert problem.endswith("or accept the risk with deploy_require_state_persistence: false.")
+
+
+def test_a_state_file_older_than_the_last_reload_is_reported_with_both_times():
+    (problem,) = reload_problems([reloaded()], [state_file(mtime=STARTED - 3600)])
+    assert "(1 reload since HAProxy started)" in problem
+    assert ("was last written at 2025-12-31 23:00:00 UTC, before the last reload (at 2026-01-01 00:00:00 UTC, "
+            "when its current worker started)") in problem
+
+
+def test_a_state_file_saved_right_before_the_reload_is_not_reported():
+    # The role's reload command saves the state, then signals the master,
+    # which reads its configuration before it starts the new worker; show
+    # proc counts the worker's uptime in whole seconds.
+    files = [state_file(mtime=STARTED - 0.4), state_file(mtime=STARTED + 0.5), state_file(mtime=STARTED - 29)]
+    for saved in files:
+        assert reload_problems([reloaded()], [saved]) == []
+    assert len(reload_problems([reloaded()], [state_file(mtime=STARTED - 31)])) == 1
+
+
+def test_a_balancer_never_reloaded_is_not_reported_with_or_without_a_state_file():
+    # A start begins from the configuration alone (the role's unit removes
+    # the state file first), so there is nothing to have saved.
+    assert reload_problems([reloaded(reloads=0)], [state_file()]) == []
+    assert reload_problems([reloaded(reloads=0)], [state_file(mtime=STARTED - 86400)]) == []
+
+
+def test_without_the_master_cli_or_a_state_file_path_the_reload_is_not_judged():
+    # rotation_haproxy_master_socket: '' (the module was not asked for the
+    # master), or a failed read, or no server-state-file to stat.
+    assert reload_problems([reading()], [state_file()]) == []
+    assert reload_problems([{"item": "lb1", "failed": True, "msg": "x"}], [state_file()]) == [
+        "Balancer lb1 cannot be read: x."]
+    assert reload_problems([reloaded()], [{"item": "lb1", "skipped": True}]) == []
+    assert reload_problems([reloaded()], [dict(state_file(), failed=True, msg="Permission denied")]) == []
+
+
+def test_each_balancer_is_judged_on_its_own_reads_and_the_risk_can_be_accepted():
+    readings = [reloaded("lb1"), reloaded("lb2", socket="tcp://127.0.0.1:9999"), reloaded("lb3")]
+    files = [state_file("lb2"), state_file("lb1", mtime=STARTED), state_file("lb3", mtime=STARTED - 600)]
+    problems = reload_problems(readings, files)
+    assert [p.split()[1] for p in problems] == ["lb2", "lb3"]
+    assert "socat stdio TCP:127.0.0.1:9999 >" in problems[0]
+    assert rotation_balancer_problems(readings, "app", ["app1"], state_files=files,
+                                      require_state_persistence=False) == []
