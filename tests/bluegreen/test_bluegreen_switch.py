@@ -53,6 +53,22 @@ def test_the_converge_leaves_blue_live_and_both_pools_on_1_0_0():
     assert set(servers("app_green").values()) == {("0", "2")}
 
 
+def test_a_dry_run_of_the_switch_says_what_it_would_do_and_changes_nothing(tmp_path):
+    pools = snapshot(BLUE + GREEN)
+    run = run_playbook("playbooks/switch.yml", tmp_path / "report.json", "--check", "--diff",
+                       "-e", "deploy_release=1.1.0")
+    assert run["rc"] == 0, run["output"][-3000:]
+    said = " ".join(run["output"].split())
+    assert ("Would install release 1.1.0 on pool green (bg-green1, bg-green2), apply its pre-deploy migrations "
+            "from bg-green1, restart those hosts and put them into rotation in backend app_green, then switch "
+            "bg-lb1 from app_blue to app_green in one command each.") in said, said[-3000:]
+    assert snapshot(BLUE + GREEN) == pools
+    assert live_backend() == file_backend() == "app_blue"
+    assert set(servers("app_green").values()) == {("0", "2")}
+    for host in GREEN:
+        assert docker(host, "ls", "/srv/demoapp/releases").split() == ["1.0.0"], host
+
+
 def test_the_switch_to_green_with_1_1_0_fails_no_request(first_switch):
     assert first_switch["rc"] == 0, first_switch["output"][-3000:]
     result = first_switch["probe"].result
