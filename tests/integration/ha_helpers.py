@@ -319,6 +319,29 @@ def ansible_env(root):
                 ANSIBLE_NOCOLOR="1")
 
 
+def run_playbook(root, tmp, name, playbook, inventory, extra_vars=None):
+    """Write `playbook` (YAML text) and `inventory` (a dict) into `tmp` as
+    <name>.yml and <name>-hosts.json, run them with ansible-playbook from
+    `root` with `extra_vars` (a dict) and the JSON callback; returns (exit
+    status, every task of every play as the callback reports it)."""
+    inventory_file = os.path.join(tmp, name + "-hosts.json")
+    playbook_file = os.path.join(tmp, name + ".yml")
+    with open(inventory_file, "w") as handle:
+        json.dump(inventory, handle)
+    with open(playbook_file, "w") as handle:
+        handle.write(playbook)
+    proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", inventory_file,
+                           "-e", json.dumps(extra_vars or {}), playbook_file],
+                          env=ansible_env(root), cwd=str(root), capture_output=True, text=True,
+                          check=False, timeout=120)
+    try:
+        tasks = [t for play in json.loads(proc.stdout)["plays"] for t in play["tasks"]]
+    except (ValueError, KeyError):
+        raise AssertionError("unexpected ansible output (rc %s):\n%s\n%s"
+                             % (proc.returncode, proc.stdout, proc.stderr))
+    return proc.returncode, tasks
+
+
 class ContainerModuleRun(object):
     """`ansible <container> -c community.docker.docker -m zerodowntime.deploy.<module>`,
     started in the background; .result() waits and returns the host's result."""

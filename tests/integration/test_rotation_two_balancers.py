@@ -8,18 +8,16 @@ could not confirm the drain, with the host back in rotation wherever this
 drain took it out.
 """
 
-import json
 import os
 import pathlib
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 
 import pytest
 
-from ha_helpers import FDRAIN, FMAINT, HAPROXY, MasterWorkerHAProxy, RecordingWebServer, ansible_bin, ansible_env, free_port
+from ha_helpers import FDRAIN, FMAINT, HAPROXY, MasterWorkerHAProxy, RecordingWebServer, free_port, run_playbook
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -94,22 +92,11 @@ def drain(tmp, sockets, entry_points=("drain",), extra_vars=None):
             "app": {"hosts": {"web1": {}, "web2": {}}},
         },
     }}
-    with open(os.path.join(tmp, "hosts.json"), "w") as handle:
-        json.dump(inventory, handle)
-    with open(os.path.join(tmp, "drain.yml"), "w") as handle:
-        handle.write(PLAYBOOK % "".join(ENTRY_POINT.format(name) for name in entry_points))
-    proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", os.path.join(tmp, "hosts.json"),
-                           "-e", json.dumps(extra_vars or {}), os.path.join(tmp, "drain.yml")],
-                          env=ansible_env(ROOT), cwd=str(ROOT), capture_output=True, text=True,
-                          check=False, timeout=120)
-    try:
-        tasks = [t for play in json.loads(proc.stdout)["plays"] for t in play["tasks"]]
-    except (ValueError, KeyError):
-        raise AssertionError("unexpected ansible output (rc %s):\n%s\n%s"
-                             % (proc.returncode, proc.stdout, proc.stderr))
+    rc, tasks = run_playbook(ROOT, tmp, "drain", PLAYBOOK % "".join(ENTRY_POINT.format(name) for name in entry_points),
+                             inventory, extra_vars)
     results = {t["task"]["name"]: t["hosts"]["web1"] for t in tasks if "web1" in t["hosts"]}
     failures = [r["msg"] for r in results.values() if r.get("failed")]
-    return proc.returncode, results, failures[-1] if failures else None
+    return rc, results, failures[-1] if failures else None
 
 
 def published(results):

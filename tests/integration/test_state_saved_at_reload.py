@@ -26,7 +26,7 @@ import threading
 import jinja2
 import pytest
 
-from ha_helpers import HAPROXY, MasterWorkerHAProxy, RecordingWebServer, ansible_bin, ansible_env, free_port
+from ha_helpers import HAPROXY, MasterWorkerHAProxy, RecordingWebServer, free_port, run_playbook
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SAVE_SCRIPT = ROOT / "roles" / "haproxy" / "templates" / "haproxy-save-server-state.j2"
@@ -79,23 +79,11 @@ def preflight(haproxy, tmp):
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
             "haproxy_admin_socket": haproxy.admin, "haproxy_master_socket": haproxy.master_cli}}}},
     }}
-    with open(os.path.join(tmp, "hosts.json"), "w") as handle:
-        json.dump(inventory, handle)
-    with open(os.path.join(tmp, "preflight.yml"), "w") as handle:
-        handle.write(PLAYBOOK)
-    extra = {"rotation_backend": "app", "rotation_expected_servers": ["web1"],
-             "rotation_haproxy_config": haproxy.config_file}
-    proc = subprocess.run([ansible_bin("ansible-playbook"), "-i", os.path.join(tmp, "hosts.json"),
-                           "-e", json.dumps(extra), os.path.join(tmp, "preflight.yml")],
-                          env=ansible_env(ROOT), cwd=str(ROOT), capture_output=True, text=True,
-                          check=False, timeout=120)
-    try:
-        tasks = [t for play in json.loads(proc.stdout)["plays"] for t in play["tasks"]]
-    except (ValueError, KeyError):
-        raise AssertionError("unexpected ansible output (rc %s):\n%s\n%s"
-                             % (proc.returncode, proc.stdout, proc.stderr))
+    rc, tasks = run_playbook(ROOT, tmp, "preflight", PLAYBOOK, inventory,
+                             {"rotation_backend": "app", "rotation_expected_servers": ["web1"],
+                              "rotation_haproxy_config": haproxy.config_file})
     failures = [r["msg"] for t in tasks for r in t["hosts"].values() if r.get("failed")]
-    return proc.returncode, failures[-1] if failures else None
+    return rc, failures[-1] if failures else None
 
 
 def save_script(tmp, admin_socket, state_file):
