@@ -22,10 +22,11 @@ description:
     O(require_state_persistence), a balancer without C(server-state-file) or C(load-server-state-from-file)
     in its configuration, whose reload would put a drained server straight back into rotation.
   - Also with O(require_state_persistence), a balancer whose reload does not save the state (O(state_files)),
-    that is one whose HAProxy master went through a reload (C(master.reloads) of a M(zerodowntime.deploy.haproxy_info) run with
-    C(master_socket)) and its server-state-file is missing, or was last written more than 30 seconds before the
-    current worker started, which is when the last reload happened. A reload command that saves the state writes
-    the file right before it signals HAProxy; a balancer never reloaded since it started is not reported.
+    that is one whose HAProxy master went through a reload (C(master.reloads) of a
+    M(zerodowntime.deploy.haproxy_info) run with C(master_socket)) and whose server-state-file is missing, or was
+    last written more than 30 seconds before the current worker started, which is when the last reload happened.
+    A reload command that saves the state writes the file right before it signals HAProxy; a balancer never
+    reloaded since it started is not reported.
 positional: backend, expected
 options:
   _input:
