@@ -39,7 +39,8 @@ EXAMPLES = r'''
 
 RETURN = r'''
 _value:
-  description: One line, such as C([2/3] app2: 1.0.0 -> 1.1.0 (installed at stage): drain on lb1 to MAINT,
+  description: >-
+    One line, such as C([2/3] app2: 1.0.0 -> 1.1.0 (installed at stage): drain on lb1 to MAINT,
     switch current, restart (unit unchanged, environment changes), health check, enable on lb1).
   type: str
 '''

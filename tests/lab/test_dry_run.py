@@ -58,7 +58,7 @@ def test_a_dry_run_of_an_installed_release_says_what_each_host_would_do_and_chan
 
 def test_a_dry_run_of_the_running_release_plans_no_drain(tmp_path):
     before = snapshot()
-    rc, out, _ = deploy(tmp_path, "--check", "-e", "deploy_release=1.1.0")
+    rc, out, _report = deploy(tmp_path, "--check", "-e", "deploy_release=1.1.0")
     assert rc == 0, out[-3000:]
     out = flat(out)
     assert snapshot() == before
@@ -69,7 +69,7 @@ def test_a_dry_run_of_the_running_release_plans_no_drain(tmp_path):
 
 def test_a_dry_run_of_a_release_not_built_yet_builds_and_installs_nothing(tmp_path):
     before = snapshot()
-    rc, out, _ = deploy(tmp_path, "--check", "-e", "deploy_release=1.2.0", "-e", '{"deploy_serial": [1, 2]}')
+    rc, out, _report = deploy(tmp_path, "--check", "-e", "deploy_release=1.2.0", "-e", '{"deploy_serial": [1, 2]}')
     assert rc == 0, out[-3000:]
     out = flat(out)
     assert snapshot() == before
