@@ -174,3 +174,15 @@ def test_info_joins_state_and_counters_per_server(haproxy, capsys):
     assert (web3["status"], web3["health_check"], web3["operational_state"]) == (
         "no check", "not configured", "up")
     assert server.writes() == []
+
+
+def test_info_returns_each_servers_address_as_haproxy_resolved_it(haproxy, capsys):
+    server = haproxy()
+    server.answers["show stat"] = load_fixture(V, "show_stat--steady.txt")
+    result = run(haproxy_info, dict(socket=server.address), capsys, check=True)
+
+    servers = result["backends"]["api"]["servers"]
+    assert servers["web1"]["address"] == "127.0.0.1"
+    # init-addr none, name not resolved: HAProxy prints "-".
+    assert servers["unresolved"]["address"] == "-"
+    assert {s["address"] for s in result["backends"]["app"]["servers"].values()} == {"127.0.0.1"}
