@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.zerodowntime.deploy.plugins.filter.rotation_server_addresses import (
+    resolved,
+    servers_and_addresses,
+)
+
 DOCUMENTATION = r'''
 name: rotation_balancer_problems
 short_description: List what is wrong with the balancers of a deploy, one message per problem
@@ -20,6 +25,8 @@ description:
     C(admin) level (C(show cli level)), an app host that is not a server of the backend, and, with
     O(require_state_persistence), a balancer without C(server-state-file) or C(load-server-state-from-file)
     in its configuration, whose reload would put a drained server straight back into rotation.
+  - With O(require_address), a balancer that has one of those servers in a backend read but no address for it
+    (HAProxy did not resolve its name), so the address the server must listen on is unknown.
 positional: backend, expected
 options:
   _input:
@@ -53,6 +60,15 @@ options:
         socket does not exist is reported (its old workers could not be drained). Skipped items are not.
     type: list
     elements: dict
+    default: []
+  require_address:
+    description:
+      - Server names that must have a resolved address (C(address) of M(zerodowntime.deploy.haproxy_info)) in every
+        backend read that holds them, because the address they listen on is derived from it
+        (C(zerodowntime.deploy.rotation_server_addresses)). A balancer that does not have the server at all is not
+        reported here.
+    type: list
+    elements: str
     default: []
 '''
 
@@ -139,8 +155,28 @@ def master_problems(read):
             "rotation_haproxy_master_socket: ''." % (read.get("item", "?"), path, path)]
 
 
+def address_problems(reading, servers):
+    """Servers of one balancer's haproxy_info result that HAProxy has without an address.
+
+    :arg reading: dict, one item of a looped haproxy_info's results.
+    :arg servers: list of str, the server names that need an address.
+    :returns: list of str messages.
+    """
+    if reading.get("failed") or "backends" not in reading:
+        return []  # reported as unreadable
+    balancer = reading.get("item", "?")
+    seen = {}
+    for name, address in servers_and_addresses(reading):
+        seen.setdefault(name, []).append(address)
+    return ["Balancer %s has no address for server %s (HAProxy reports '%s': its name did not resolve), so the "
+            "address %s must listen on is unknown: make %s resolve on %s and reload HAProxy, or set "
+            "deploy_app_bind_addresses for %s." % (
+                balancer, name, "', '".join(sorted(set(str(a) for a in seen[name]))), name, name, balancer, name)
+            for name in servers if name in seen and not any(resolved(a) for a in seen[name])]
+
+
 def rotation_balancer_problems(readings, backend, expected, config_reads=(), require_state_persistence=True,
-                               master_sockets=()):
+                               master_sockets=(), require_address=()):
     """The ``rotation_balancer_problems`` filter.
 
     :arg readings: list of dicts (haproxy_info results, one per balancer).
@@ -149,11 +185,13 @@ def rotation_balancer_problems(readings, backend, expected, config_reads=(), req
     :arg config_reads: list of dicts (grep results, one per balancer).
     :arg require_state_persistence: bool.
     :arg master_sockets: list of dicts (stat results, one per balancer).
+    :arg require_address: list of str server names that need a resolved address.
     :returns: list of str messages; empty when every balancer is fit.
     """
     problems = []
     for reading in readings:
         problems.extend(reading_problems(reading, backend, expected))
+        problems.extend(address_problems(reading, require_address))
     for read in master_sockets:
         problems.extend(master_problems(read))
     if require_state_persistence:
