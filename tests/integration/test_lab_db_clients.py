@@ -69,8 +69,9 @@ def test_pg_hba_admits_the_app_from_each_app_host_only(tmp_path, lab):
     assert rc == 0, output[-3000:]
     present = [e for e in entries if e.get("state", "present") == "present"]
     database, user = LABS[lab]
-    assert present == [{"type": "host", "database": database, "user": user, "address": "127.0.0.1/32",
-                         "method": "scram-sha-256"}]
+    expected = {"type": "host", "database": database, "user": user, "address": "127.0.0.1/32",
+                "method": "scram-sha-256"}
+    assert present == [expected]
     assert [e["address"] for e in entries if e.get("state") == "absent"] == ["samenet"]
 
 
