@@ -19,8 +19,8 @@ description:
     balancer and every backend read, unique and in the order first seen.
   - Leaves out an address HAProxy has not resolved (C(-), C(0.0.0.0), C(::)) and anything that is not an IP
     address, and skips a balancer whose reading failed.
-  - C(zerodowntime.deploy.rotation_balancer_problems) with O(zerodowntime.deploy.rotation_balancer_problems#filter:require_address)
-    reports a balancer that has a server but no resolved address for it.
+  - The filter C(zerodowntime.deploy.rotation_balancer_problems), given the servers as its option C(require_address),
+    reports a balancer that has one of them but no resolved address for it.
 positional: ''
 options:
   _input:
