@@ -21,7 +21,6 @@ description:
     address, and skips a balancer whose reading failed.
   - The filter C(zerodowntime.deploy.rotation_balancer_problems), given the servers as its option C(require_address),
     reports a balancer that has one of them but no resolved address for it.
-positional: ''
 options:
   _input:
     description: C(results) of the looped M(zerodowntime.deploy.haproxy_info) task; C(item) is the balancer.
