@@ -10,6 +10,11 @@ from __future__ import annotations
 import datetime
 import re
 
+from ansible_collections.zerodowntime.deploy.plugins.filter.rotation_server_addresses import (
+    resolved,
+    servers_and_addresses,
+)
+
 DOCUMENTATION = r'''
 name: rotation_balancer_problems
 short_description: List what is wrong with the balancers of a deploy, one message per problem
@@ -27,6 +32,8 @@ description:
     last written more than 30 seconds before the current worker started, which is when the last reload happened.
     A reload command that saves the state writes the file right before it signals HAProxy; a balancer never
     reloaded since it started is not reported.
+  - With O(require_address), a balancer that has one of those servers in a backend read but no address for it
+    (HAProxy did not resolve its name), so the address the server must listen on is unknown.
 positional: backend, expected
 options:
   _input:
@@ -67,6 +74,15 @@ options:
         socket does not exist is reported (its old workers could not be drained). Skipped items are not.
     type: list
     elements: dict
+    default: []
+  require_address:
+    description:
+      - Server names that must have a resolved address (C(address) of M(zerodowntime.deploy.haproxy_info)) in every
+        backend read that holds them, because the address they listen on is derived from it
+        (C(zerodowntime.deploy.rotation_server_addresses)). A balancer that does not have the server at all is not
+        reported here.
+    type: list
+    elements: str
     default: []
 '''
 
@@ -210,8 +226,28 @@ def master_problems(read):
             "rotation_haproxy_master_socket: ''." % (read.get("item", "?"), path, path)]
 
 
+def address_problems(reading, servers):
+    """Servers of one balancer's haproxy_info result that HAProxy has without an address.
+
+    :arg reading: dict, one item of a looped haproxy_info's results.
+    :arg servers: list of str, the server names that need an address.
+    :returns: list of str messages.
+    """
+    if reading.get("failed") or "backends" not in reading:
+        return []  # reported as unreadable
+    balancer = reading.get("item", "?")
+    seen = {}
+    for name, address in servers_and_addresses(reading):
+        seen.setdefault(name, []).append(address)
+    return ["Balancer %s has no address for server %s (HAProxy reports '%s': its name did not resolve), so the "
+            "address %s must listen on is unknown: make %s resolve on %s and reload HAProxy, or set "
+            "deploy_app_bind_addresses for %s." % (
+                balancer, name, "', '".join(sorted(set(str(a) for a in seen[name]))), name, name, balancer, name)
+            for name in servers if name in seen and not any(resolved(a) for a in seen[name])]
+
+
 def rotation_balancer_problems(readings, backend, expected, config_reads=(), require_state_persistence=True,
-                               master_sockets=(), state_files=()):
+                               master_sockets=(), state_files=(), require_address=()):
     """The ``rotation_balancer_problems`` filter.
 
     :arg readings: list of dicts (haproxy_info results, one per balancer).
@@ -222,11 +258,13 @@ def rotation_balancer_problems(readings, backend, expected, config_reads=(), req
     :arg master_sockets: list of dicts (stat results, one per balancer).
     :arg state_files: list of dicts (stat results of the server-state-file,
         one per balancer), matched to `readings` by ``item``.
+    :arg require_address: list of str server names that need a resolved address.
     :returns: list of str messages; empty when every balancer is fit.
     """
     problems = []
     for reading in readings:
         problems.extend(reading_problems(reading, backend, expected))
+        problems.extend(address_problems(reading, require_address))
     for read in master_sockets:
         problems.extend(master_problems(read))
     if require_state_persistence:

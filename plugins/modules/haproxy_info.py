@@ -134,6 +134,9 @@ backends:
       (null in TCP mode).
     - C(rtime) and C(ttime) are the average response and total times of the last 1024 requests, in
       milliseconds, as HAProxy reports them.
+    - C(address) is the server's address as HAProxy resolved it (C(srv_addr) of C(show servers state)), the
+      address it connects to; C(-) or C(0.0.0.0) when its name has not resolved (C(init-addr none)). Added in
+      version 0.2.0.
   returned: success
   type: dict
   sample:
@@ -151,6 +154,7 @@ backends:
       ttime: 4
       servers:
         app1:
+          address: 10.0.0.11
           admin_state: ready
           admin_reasons: []
           operational_state: up
@@ -217,7 +221,7 @@ def read_backends(client, backend=None):
         if state is None:
             continue  # a proxy without servers state: not a backend server
         entry = backends.setdefault(name, dict(servers={}))
-        entry["servers"][kind] = server_summary(state, stats)
+        entry["servers"][kind] = dict(server_summary(state, stats), address=state.address)
     return backends
 
 

@@ -197,8 +197,10 @@ def reload_run():
     overlay = WORK / "preload-inventory.yml"
     overlay.write_text("all:\n  hosts:\n    f-app4:\n      gunicorn_preload: true\n")
     inventories = (INVENTORY, overlay)
+    # localhost too: the playbook reads there, from every balancer, the
+    # addresses the unit listens on (issue 14).
     preload = Run("preload", ROOT / "tests" / "faults" / "configure_gunicorn.yml",
-                  "--limit", "f-app4", inventories=inventories)
+                  "--limit", "f-app4,localhost", inventories=inventories)
     assert preload.rc == 0, preload.output[-3000:]
     wait_in_rotation()
     before = snapshot()

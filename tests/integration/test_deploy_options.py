@@ -45,6 +45,10 @@ def deploy(*extra):
         ("deploy_canary_rtime_factor=0.5", "Canary options out of range: deploy_canary_rtime_factor must be at least 1 (got 0.5).\n"),
         ("deploy_canary_soak_s=0", "Canary options out of range: deploy_canary_soak_s must be over 0 seconds (got 0).\n"),
         ("deploy_release=../etc", "Name the release to deploy with -e deploy_release=X.Y.Z (got '../etc')"),
+        ('{"deploy_app_bind_addresses": {"lb": "10.0.0.1"}}',
+         "argument 'deploy_app_bind_addresses' is of type dict and we were unable to convert to list"),
+        ("deploy_app_bind_adresses=0.0.0.0",
+         "Unknown option deploy_app_bind_adresses: did you mean deploy_app_bind_addresses?"),
     ],
 )
 def test_a_bad_option_fails_the_request_check_naming_it_before_any_host_is_contacted(option, expected):
@@ -61,7 +65,7 @@ def test_a_bad_option_fails_the_request_check_naming_it_before_any_host_is_conta
 def test_good_options_as_an_awx_survey_gives_them_pass_the_check():
     rc, out = deploy("-e", "deploy_canary=true", "-e", "deploy_serial=1,25%,100%", "-e", "deploy_canary_weight=10%",
                      "-e", "deploy_canary_soak_s=25", "-e", "deploy_strategy=reload",
-                     "-e", "deploy_canary_on_inconclusive=promote")
+                     "-e", "deploy_canary_on_inconclusive=promote", "-e", "deploy_app_bind_addresses=10.0.0.5, fd00::5")
     assert rc != 0
     assert "TASK [Look for the release's artifact on the controller]" in out
     assert "Release 9.9.9 not found on the controller" in out, out[-3000:]

@@ -278,6 +278,8 @@ def test_info_returns_counters_after_requests(lab, run_module):
     assert sum(s["hrsp_5xx"] for s in servers.values()) == 1
     assert app["hrsp_2xx"] == 3
     assert servers["web1"]["status"] == "UP" and servers["web1"]["check_status"] == "L7OK"
+    # The address HAProxy connects to, as it resolved it.
+    assert {s["address"] for s in servers.values()} == {"127.0.0.1"}
     assert servers["nocheck"]["status"] == "no check" and servers["nocheck"]["check_status"] is None
     assert servers["web1"]["weight"] == 100
     assert all(isinstance(s["rtime"], int) and isinstance(s["ttime"], int) for s in servers.values())

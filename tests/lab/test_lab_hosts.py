@@ -61,11 +61,10 @@ def test_gunicorn_runs_unprivileged_with_a_graceful_stop(host, hostname):
     assert env.user == "root"
 
 
-def test_every_app_server_is_up_and_in_rotation_on_the_balancer(host, hostname):
-    if hostname != "lb1":
-        pytest.skip("balancer only")
+def _servers_of_the_backend(balancer):
+    """{server name: its fields of `show servers state app`}, read on ``balancer`` (a testinfra host)."""
     out = _run_python(
-        host,
+        balancer,
         "import socket; s=socket.socket(socket.AF_UNIX); s.connect(%r); "
         "s.sendall(b'show servers state app\\n'); "
         "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())" % ADMIN_SOCKET,
@@ -76,6 +75,13 @@ def test_every_app_server_is_up_and_in_rotation_on_the_balancer(host, hostname):
     for line in lines:
         fields = dict(zip(header, line.split()))
         servers[fields["srv_name"]] = fields
+    return servers
+
+
+def test_every_app_server_is_up_and_in_rotation_on_the_balancer(host, hostname):
+    if hostname != "lb1":
+        pytest.skip("balancer only")
+    servers = _servers_of_the_backend(host)
     assert sorted(servers) == APP_HOSTS
     for name, fields in servers.items():
         assert fields["srv_op_state"] == "2", f"{name} is not UP: {fields}"
@@ -127,3 +133,32 @@ def test_gunicorn_and_the_migrations_use_the_one_settings_option(host, hostname)
     # inventory sets only the former).
     lines = host.file("/etc/demoapp/environment").content_string.splitlines()
     assert 'DJANGO_SETTINGS_MODULE="demoapp.settings"' in lines, lines
+
+
+def test_gunicorn_listens_on_127_0_0_1_and_where_the_balancer_reaches_the_host_only(host, hostname):
+    if hostname not in APP_HOSTS:
+        pytest.skip("app hosts only")
+    # Where lb1 connects to this host: the address HAProxy resolved its name to.
+    address = _servers_of_the_backend(host.get_host("docker://lb1"))[hostname]["srv_addr"]
+    listening = host.run("ss -Hltn")
+    assert listening.rc == 0, listening.stderr
+    local = [line.split()[3] for line in listening.stdout.splitlines() if line.strip()]
+    assert sorted(a for a in local if a.rsplit(":", 1)[-1] == "8000") == sorted(["127.0.0.1:8000", f"{address}:8000"])
+
+
+def test_pg_hba_admits_the_app_from_the_app_hosts_only(host, hostname):
+    if hostname != "db1":
+        pytest.skip("database only")
+    hba_file = host.run("sudo -u postgres psql -At -c %s", "SHOW hba_file")
+    assert hba_file.rc == 0, hba_file.stderr
+    rules = [line.split() for line in host.file(hba_file.stdout.strip()).content_string.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    # Debian's own entries for the server itself stay; every other one names an app host.
+    remote = sorted(tuple(rule[1:4]) for rule in rules
+                    if rule[0].startswith("host") and rule[3] not in ("127.0.0.1/32", "::1/128"))
+    addresses = {}
+    for app in APP_HOSTS:
+        resolved = host.run("getent ahostsv4 %s", app)
+        assert resolved.rc == 0, resolved.stderr
+        addresses[app] = resolved.stdout.split()[0]
+    assert remote == sorted(("demoapp", "demoapp", f"{address}/32") for address in addresses.values())

@@ -206,3 +206,15 @@ def test_info_fails_naming_a_master_socket_it_cannot_read(haproxy, capsys, tmp_p
     missing = str(tmp_path / "master.sock")
     result = run(haproxy_info, dict(socket=server.address, master_socket=missing, backend="app"), capsys)
     assert result["failed"] is True and missing in result["msg"]
+
+
+def test_info_returns_each_servers_address_as_haproxy_resolved_it(haproxy, capsys):
+    server = haproxy()
+    server.answers["show stat"] = load_fixture(V, "show_stat--steady.txt")
+    result = run(haproxy_info, dict(socket=server.address), capsys, check=True)
+
+    servers = result["backends"]["api"]["servers"]
+    assert servers["web1"]["address"] == "127.0.0.1"
+    # init-addr none, name not resolved: HAProxy prints "-".
+    assert servers["unresolved"]["address"] == "-"
+    assert {s["address"] for s in result["backends"]["app"]["servers"].values()} == {"127.0.0.1"}
