@@ -14,6 +14,8 @@ exactly as it was (same release, same gunicorn master). The tests run in
 file order and share the lab's state.
 """
 
+import re
+
 import pytest
 
 from bg_helpers import (BALANCER, BLUE, GREEN, Probe, docker, file_backend, live_backend,
@@ -58,7 +60,8 @@ def test_a_dry_run_of_the_switch_says_what_it_would_do_and_changes_nothing(tmp_p
     run = run_playbook("playbooks/switch.yml", tmp_path / "report.json", "--check", "--diff",
                        "-e", "deploy_release=1.1.0")
     assert run["rc"] == 0, run["output"][-3000:]
-    said = " ".join(run["output"].split())
+    # Without the colours molecule forces, each wrapped line coloured on its own.
+    said = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", run["output"]).split())
     assert ("Would install release 1.1.0 on pool green (bg-green1, bg-green2), apply its pre-deploy migrations "
             "from bg-green1, restart those hosts and put them into rotation in backend app_green, then switch "
             "bg-lb1 from app_blue to app_green in one command each.") in said, said[-3000:]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,14 @@ def clean_env(**extra):
     env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
     env.update(extra)
     return env
+
+
+def plain(text):
+    """Ansible's output as one line of words: without the colours molecule
+    forces (ANSIBLE_FORCE_COLOR, which wins over ANSIBLE_NOCOLOR; each line
+    that the YAML result format wraps is coloured on its own), and with the
+    whitespace collapsed."""
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
 
 
 def docker(host, *argv):

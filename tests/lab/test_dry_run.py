@@ -8,7 +8,7 @@ Runs after the main job, with every app host on 1.1.0 (1.0.0 previous).
 import re
 import subprocess
 
-from lab_helpers import APP, APP_HOSTS, ROOT, docker
+from lab_helpers import APP, APP_HOSTS, ROOT, docker, plain
 from test_bad_input import balancer_states, deploy, deploy_command
 
 testinfra_hosts = ["local://"]
@@ -35,16 +35,11 @@ def snapshot():
     return state
 
 
-def flat(text):
-    """The output with its whitespace collapsed (the YAML result format wraps long lines)."""
-    return " ".join(text.split())
-
-
 def test_a_dry_run_of_an_installed_release_says_what_each_host_would_do_and_changes_nothing(tmp_path):
     before = snapshot()
     rc, out, report = deploy(tmp_path, "--check", "--diff", "-e", "deploy_release=1.0.0")
     assert rc == 0, out[-3000:]
-    out = flat(out)
+    out = plain(out)
     assert snapshot() == before
     assert report["result"] == "ok"
     for position, host in enumerate(APP_HOSTS, start=1):
@@ -60,7 +55,7 @@ def test_a_dry_run_of_the_running_release_plans_no_drain(tmp_path):
     before = snapshot()
     rc, out, _report = deploy(tmp_path, "--check", "-e", "deploy_release=1.1.0")
     assert rc == 0, out[-3000:]
-    out = flat(out)
+    out = plain(out)
     assert snapshot() == before
     for position, host in enumerate(APP_HOSTS, start=1):
         assert ("[%d/3] %s: 1.1.0 -> 1.1.0 (unchanged): runs and answers 1.1.0, unit unchanged, environment "
@@ -71,7 +66,7 @@ def test_a_dry_run_of_a_release_not_built_yet_builds_and_installs_nothing(tmp_pa
     before = snapshot()
     rc, out, _report = deploy(tmp_path, "--check", "-e", "deploy_release=1.2.0", "-e", '{"deploy_serial": [1, 2]}')
     assert rc == 0, out[-3000:]
-    out = flat(out)
+    out = plain(out)
     assert snapshot() == before
     assert "Release 1.2.0 is not installed on app1 yet" in out
     assert len(re.findall(r"\[\d/3\] app\d: 1\.1\.0 -> 1\.2\.0 \(installed at stage\): drain on lb1", out)) == 3
@@ -84,7 +79,7 @@ def test_a_dry_run_of_a_rollback_says_where_each_host_would_go_and_changes_nothi
     argv, env = deploy_command(tmp_path, "--check", "--diff")
     argv = [str(ROOT / "playbooks" / "rollback.yml") if arg.endswith("deploy.yml") else arg for arg in argv]
     proc = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
-    out = flat(proc.stdout + proc.stderr)
+    out = plain(proc.stdout + proc.stderr)
     assert proc.returncode == 0, out[-3000:]
     assert snapshot() == before
     for position, host in enumerate(APP_HOSTS, start=1):
