@@ -62,16 +62,17 @@ def test_a_dry_run_of_the_running_release_plans_no_drain(tmp_path):
                 "unchanged; health check and confirm in rotation only" % (position, host)) in out
 
 
-def test_a_dry_run_of_a_release_not_built_yet_builds_and_installs_nothing(tmp_path):
+def test_a_dry_run_of_a_release_not_installed_builds_and_installs_nothing(tmp_path):
+    # 1.3.0: no lab test installs it (test_bad_input stages 1.2.0 on every app host).
     before = snapshot()
-    rc, out, _report = deploy(tmp_path, "--check", "-e", "deploy_release=1.2.0", "-e", '{"deploy_serial": [1, 2]}')
+    rc, out, _report = deploy(tmp_path, "--check", "-e", "deploy_release=1.3.0", "-e", '{"deploy_serial": [1, 2]}')
     assert rc == 0, out[-3000:]
     out = plain(out)
     assert snapshot() == before
-    assert "Release 1.2.0 is not installed on app1 yet" in out
-    assert len(re.findall(r"\[\d/3\] app\d: 1\.1\.0 -> 1\.2\.0 \(installed at stage\): drain on lb1", out)) == 3
+    assert "Release 1.3.0 is not installed on app1 yet" in out, out[-3000:]
+    assert len(re.findall(r"\[\d/3\] app\d: 1\.1\.0 -> 1\.3\.0 \(installed at stage\): drain on lb1", out)) == 3
     for host in APP_HOSTS:
-        assert docker(host, "find", "/srv/%s/releases" % APP, "-maxdepth", "1", "-name", "*1.2.0*") == ""
+        assert docker(host, "find", "/srv/%s/releases" % APP, "-maxdepth", "1", "-name", "*1.3.0*") == ""
 
 
 def test_a_dry_run_of_a_rollback_says_where_each_host_would_go_and_changes_nothing(tmp_path):
