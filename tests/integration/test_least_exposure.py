@@ -60,7 +60,7 @@ PLAYBOOK = """
         mode: "0644"
 
     - name: Check the addresses gunicorn is to listen on, as the stage play does
-      ansible.builtin.include_tasks: "{root}/playbooks/tasks/check_bind_addresses.yml"
+      ansible.builtin.include_tasks: "{root}/roles/deploy/tasks/check_bind_addresses.yml"
       when: check_bind | default(false) | bool
 """
 

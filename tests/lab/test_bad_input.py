@@ -113,6 +113,18 @@ def test_a_balancer_that_would_lose_the_drain_at_a_reload_is_refused(tmp_path):
     assert_stopped_in_preflight(report)
 
 
+def test_a_misspelled_hook_and_a_missing_hook_file_fail_in_preflight_before_anything_changes(tmp_path):
+    (tmp_path / "warm.yml").write_text("---\n- name: Warm\n  ansible.builtin.debug:\n    msg: warm\n")
+    hooks = {"before_enabel": str(tmp_path / "warm.yml"), "after_deploy": "hooks/notify.yml"}
+    rc, out, report = deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true",
+                             "-e", json.dumps({"deploy_hooks": hooks}))
+    assert rc == 2, out[-3000:]
+    failure = report["hosts"]["localhost"]["failure"]["msg"]
+    assert "Unknown hook 'before_enabel' in deploy_hooks; did you mean 'before_enable'?" in failure
+    assert "deploy_hooks.after_deploy: task file %s not found on the controller" % (ROOT / "hooks" / "notify.yml") in failure
+    assert_stopped_in_preflight(report)
+
+
 def test_a_failed_deploy_releases_its_deploy_lock(tmp_path):
     deploy(tmp_path, "-e", "deploy_release=1.1.0", "-e", "deploy_force=true", "-e", "deploy_backend=nosuch")
     held = subprocess.run(["docker", "exec", "lb1", "ls", "/var/lib/zerodowntime/locks"],

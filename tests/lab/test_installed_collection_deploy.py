@@ -20,6 +20,12 @@ deploy_artifact_dir written with `{{ inventory_dir }}`, the pattern of our
 own docs. With a play-level `connection: local`, the lock tasks delegated
 to lb1 would run on the controller (what issue 13 found): the test asserts
 that the lock was on lb1 and never on the controller.
+
+The project has the two hooks README.md ("Hooks") shows, set in its
+group_vars as a user sets them, with paths relative to the project: a cache
+warm-up before each host's enable and a notification after the deploy. A
+second deploy with a before_enable hook that fails must roll that host
+back and stop the deploy, with no failed request and the lock released.
 """
 
 import json
@@ -42,6 +48,38 @@ REDEPLOYS_LAB = True
 CHECKOUT_VARIABLES = ("lab_root", "deploy_artifact_dir", "deploy_build_command")
 # deploy_lock_dir's default, on the lock host (the first balancer).
 LOCK_DIR = "/var/lib/zerodowntime/locks"
+# Where the warm-up hook records, on each app host, what it warmed.
+WARMED = "/var/tmp/zerodowntime-warmed"
+
+# The hooks of README.md's "Hooks" section, as a user writes them.
+WARM_CACHE_HOOK = """---
+- name: Ask the new release for its version on the host itself, before it takes traffic
+  ansible.builtin.uri:
+    url: "http://127.0.0.1:{{ deploy_app_port | default(8000) }}/version"
+    return_content: true
+  register: warm_cache_version
+
+- name: Record what was warmed
+  ansible.builtin.copy:
+    dest: %s
+    content: "{{ deploy_hook_name }} {{ deploy_hook_release }} {{ warm_cache_version.content | trim }}\\n"
+    mode: "0644"
+""" % WARMED
+NOTIFY_HOOK = """---
+- name: Tell the team that the deploy is done
+  ansible.builtin.lineinfile:
+    path: %(log)s
+    line: "{{ deploy_app_name | default('app') }} {{ deploy_hook_release }} deployed to {{ ansible_play_hosts_all | join(',') }}"
+    create: true
+    mode: "0644"
+  delegate_to: localhost
+  become: false
+"""
+FAILING_HOOK = """---
+- name: Fail, as a cache warm-up that cannot reach its cache would
+  ansible.builtin.fail:
+    msg: "cache warm-up refused on {{ inventory_hostname }}"
+"""
 
 
 @pytest.fixture(name="installed", scope="module")
@@ -63,6 +101,12 @@ def user_project(dest, releases):
     for name in CHECKOUT_VARIABLES:
         variables.pop(name)
     variables["deploy_artifact_dir"] = "{{ inventory_dir }}/../build/artifacts"
+    # The hooks, by paths relative to the project, where ansible-playbook runs.
+    (dest / "hooks").mkdir(parents=True)
+    (dest / "hooks" / "warm_cache.yml").write_text(WARM_CACHE_HOOK)
+    (dest / "hooks" / "notify.yml").write_text(NOTIFY_HOOK % {"log": dest / "notifications.log"})
+    (dest / "hooks" / "refuse.yml").write_text(FAILING_HOOK)
+    variables["deploy_hooks"] = {"before_enable": "hooks/warm_cache.yml", "after_deploy": "hooks/notify.yml"}
     all_vars.write_text("---\n" + yaml.safe_dump(variables, sort_keys=False))
     # The lab's SSH key and host key, by their absolute paths, as a user
     # names their own.
@@ -144,3 +188,35 @@ def test_the_installed_deploy_playbook_deploys_a_release_under_load_without_a_fa
     assert result["requests_total"] > 0
     assert result["requests_failed"] == 0, result["outcomes"]
     assert result["releases_seen"] == [before["app1"][2], release], result["releases_seen"]
+
+    # The hooks: each host was warmed on the new release (its /version
+    # answered it before the enable), and one notification was sent.
+    for host in lab.APP_HOSTS:
+        assert lab.docker(host, "cat", WARMED).split() == ["before_enable", release, release], host
+    notified = (project / "notifications.log").read_text().splitlines()
+    assert notified == ["%s %s deployed to app1" % (lab.APP, release)], notified
+
+
+def test_a_before_enable_hook_that_fails_rolls_the_host_back_and_stops_the_deploy(installed, lab_restored, tmp_path):
+    before = lab.lab_releases()
+    release = lab.other_release()
+    project = user_project(tmp_path / "project", [release])
+
+    with lab.Probe(tmp_path) as probe:
+        proc = run(installed, project, lab.tool("ansible-playbook"), "-i", "inventory/hosts.yml",
+                   "zerodowntime.deploy.deploy", "-e", "deploy_release=%s" % release,
+                   "-e", '{"deploy_hooks": {"before_enable": "hooks/refuse.yml"}}')
+
+    out = lab.plain(proc.stdout)
+    assert proc.returncode == 2, out[-6000:] + proc.stderr[-3000:]
+    assert "app1 failed in phase enable at 'Fail, as a cache warm-up that cannot reach its cache would'" in out, (
+        out[-6000:])
+    assert "cache warm-up refused on app1" in out
+    assert "The host was rolled back to %s and is back in rotation." % before["app1"][0] in out, out[-3000:]
+    # app1 is back on what it ran; the others were never touched.
+    assert lab.lab_releases() == before
+    assert lab.docker("lb1", "ls", "-A", LOCK_DIR).split() == []
+    assert not (project / "notifications.log").exists()
+    result = probe.result
+    assert result["requests_total"] > 0
+    assert result["requests_failed"] == 0, result["outcomes"]
