@@ -32,6 +32,7 @@ options:
       - section: callback_deploy_report
         key: show_summary
   show_progress:
+    version_added: 0.2.0
     description:
       - Print one line per host once its turn in a rolling play has ended (a play in which it drained, reloaded,
         deployed, health-checked or re-enabled), with its position among the play's hosts, the seconds of each phase,

@@ -34,6 +34,13 @@ options:
       - Every command is sent on its own connection, so this bounds each command, not the whole task.
     type: float
     default: 10.0
+attributes:
+  action_group:
+    description: Use C(group/zerodowntime.deploy.haproxy) in C(module_defaults) to set these options once
+      for every module that talks to the Runtime API.
+    support: full
+    membership:
+      - zerodowntime.deploy.haproxy
 notes:
   - Each Runtime API command is sent on a new connection; HAProxy closes it after answering.
   - Every answer is checked. HAProxy answers a successful change with nothing and an error with plain

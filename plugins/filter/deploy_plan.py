@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: deploy_host_plan
 short_description: Say in one line what a host's turn of a deploy would do
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - The dry run of C(playbooks/deploy.yml) (C(ansible-playbook ... --check --diff)) drains, switches and
     restarts nothing. For each app host, in the rolling play's order, it prints this line instead, decided

@@ -13,7 +13,7 @@ import re
 DOCUMENTATION = r'''
 name: deploy_request_problems
 short_description: List what is wrong with a deploy, rollback or switch request, one message per problem
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Checks the variables of a request that Ansible's argument specs cannot check, before the deploy lock
     is taken or any host is touched.

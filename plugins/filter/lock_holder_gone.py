@@ -11,7 +11,7 @@ from ansible_collections.zerodowntime.deploy.plugins.module_utils.controller_run
 DOCUMENTATION = r'''
 name: lock_holder_gone
 short_description: Tell whether the run recorded in a deploy lock has certainly ended on this controller
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Takes a lock's holder record (C(holder.json) as the deploy_lock role writes it) and returns true only when its
     C(controller) entry names this controller (same host name, PID namespace and boot) and that

@@ -24,7 +24,7 @@ except ImportError:  # packaging comes with ansible-core; say so if it is missin
 DOCUMENTATION = r'''
 name: release_python_problems
 short_description: Check, on the controller, that a release artifact's wheels install on a host's Python
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Opens the artifact (a C(.tar.gz) holding C(wheels/*.whl)) on the controller and checks every wheel against
     the host's Python version, before anything is copied to the host.

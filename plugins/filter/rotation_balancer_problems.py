@@ -18,7 +18,7 @@ from ansible_collections.zerodowntime.deploy.plugins.filter.rotation_server_addr
 DOCUMENTATION = r'''
 name: rotation_balancer_problems
 short_description: List what is wrong with the balancers of a deploy, one message per problem
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads the results of a looped M(zerodowntime.deploy.haproxy_info) task (one item per balancer, run with
     C(failed_when=false)) and, optionally, of a looped C(grep) of each balancer's HAProxy configuration.

@@ -12,7 +12,7 @@ import ipaddress
 DOCUMENTATION = r'''
 name: rotation_server_addresses
 short_description: The addresses the balancers reach each server at
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads the results of a looped M(zerodowntime.deploy.haproxy_info) task (one item per balancer) and returns,
     for each server name, the addresses HAProxy resolved it to (the C(address) of each server), over every

@@ -13,7 +13,7 @@ import re
 DOCUMENTATION = r'''
 name: rotation_server_state_file
 short_description: The server-state-file a HAProxy configuration reads back at a reload
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads the C(server-state-file), C(server-state-base) and C(load-server-state-from-file) lines of a HAProxy
     configuration and returns the path of the global server-state-file, as HAProxy resolves it.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: controller_run
 short_description: Identify the ansible-playbook process that runs this play on the controller
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Returns the host name, boot ID, PID namespace, process ID and process start time of the C(ansible-playbook)
     process on the controller (the parent of the worker process that runs the task).

@@ -89,7 +89,7 @@ CHK_ST_PAUSED = 0x08
 CHK_ST_AGENT = 0x10
 
 # Beginnings of the error texts HAProxy 2.x/3.x prints on its CLI, as
-# recorded from the real binaries (tests/unit/fixtures) and read from its
+# recorded from the real binaries (tests/unit/plugins/module_utils/fixtures) and read from its
 # sources. Used to recognise an error in the answer of a reading command;
 # a writing command is checked more strictly (any non-empty answer fails).
 ERROR_PREFIXES = (
@@ -1507,7 +1507,7 @@ class _WorkerRuntime(HAProxyMaster):
     connection, 3.0 leaves it open (the ``;quit`` is dropped with the
     command), so the answer is taken as complete at its end of line instead
     of waiting read_timeout for the close (recorded in
-    tests/unit/fixtures/haproxy-3.0-master).
+    tests/unit/plugins/module_utils/fixtures/haproxy-3.0-master).
     """
 
     _GONE = b"Can't find the target PID"

@@ -25,6 +25,7 @@ options:
       - All backends when omitted.
     type: str
   master_socket:
+    version_added: 0.2.0
     description:
       - Unix path (or C(tcp://host:port)) of HAProxy's master CLI (master-worker mode, C(haproxy -W -S <path>);
         Debian's C(haproxy.service) starts it with V(/run/haproxy-master.sock)).
@@ -88,6 +89,7 @@ haproxy_uptime:
   type: int
   sample: 86400
 cli_level:
+  version_added: 0.2.0
   description:
     - Access level of the socket (C(show cli level)); V(admin) is needed to change servers. Null when HAProxy
       does not know the command (before 2.0).
@@ -95,6 +97,7 @@ cli_level:
   type: str
   sample: admin
 master:
+  version_added: 0.2.0
   description:
     - The master-worker processes, from the master CLI's C(show proc).
     - C(pid), C(reloads) and C(uptime) of the master. C(reloads) counts the reloads since the master started

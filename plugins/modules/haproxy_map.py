@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: haproxy_map
 short_description: Set or remove one key of a HAProxy map through the Runtime API, and in its file
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Sets the value of one key of a map that the running HAProxy has loaded (C(set map), or C(add map)
     when the key is absent), or removes the key (C(del map)). The change applies to the next lookup,

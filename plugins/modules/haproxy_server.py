@@ -100,6 +100,7 @@ options:
     type: bool
     default: false
   hold_agent_check:
+    version_added: 0.2.0
     description:
       - When V(true), a configured agent check of the server is disabled (C(disable agent)) before the server
         is set to V(drain) or V(maint), and enabled again (C(enable agent)) before it is set V(ready).
@@ -109,6 +110,7 @@ options:
     type: bool
     default: true
   confirm_interval:
+    version_added: 0.2.0
     description:
       - After a server is set to V(drain) or V(maint) (and its sessions ended), seconds to wait before the
         server is read once more; the task fails, naming the likely cause, when it is no longer out of
@@ -117,6 +119,7 @@ options:
     type: float
     default: 0.0
   checked_before_traffic:
+    version_added: 0.2.0
     description:
       - When V(true), a server with an enabled health check that is set V(ready) from V(maint) or V(drain) is
         first put in DRAIN (no new request), its health forced down (C(set server <backend>/<server> health down))
@@ -129,6 +132,7 @@ options:
     type: bool
     default: true
   master_socket:
+    version_added: 0.2.0
     description:
       - Unix path (or C(tcp://host:port)) of HAProxy's master CLI (master-worker mode, C(haproxy -W -S <path>)).
       - When set, O(state=drain) and O(state=maint) also reach the old workers a reload left running until their
@@ -257,6 +261,7 @@ waited:
   type: float
   sample: 3.41
 old_workers:
+  version_added: 0.2.0
   description:
     - With O(master_socket), for each old worker (pid) the server's sessions in each backend at the end of the
       task (V(null) where the worker ended, or has no such server).

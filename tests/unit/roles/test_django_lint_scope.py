@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "roles" / "django_migrations" / "files" / "zerodowntime_lint.py"
 
 

@@ -12,7 +12,11 @@ from ansible_collections.zerodowntime.deploy.plugins.filter.rotation_server_addr
     rotation_server_addresses)
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import HAProxyRuntime
 from ansible_collections.zerodowntime.deploy.plugins.modules.haproxy_info import read_backends
-from test_haproxy_runtime import VERSIONS, FakeHAProxy, load_fixture
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_fake import (
+    VERSIONS,
+    FakeHAProxy,
+    load_fixture,
+)
 
 
 def reading(balancer, backends):

@@ -13,7 +13,7 @@ from packaging.version import Version
 from ansible_collections.zerodowntime.deploy.plugins.filter.release_python_problems import (
     release_python_problems, tag_fits)
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 
 def wheel(name, requires_python=None):

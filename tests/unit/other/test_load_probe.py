@@ -23,7 +23,7 @@ import time
 import httpx
 import pytest
 
-PROBE_PATH = pathlib.Path(__file__).resolve().parents[1] / "load_probe.py"
+PROBE_PATH = pathlib.Path(__file__).resolve().parents[2] / "load_probe.py"
 
 
 def _load_probe_module():

@@ -24,7 +24,7 @@ import pytest
 
 from ansible_collections.zerodowntime.deploy.plugins.callback import deploy_report
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "deploy_report"
 BIN = pathlib.Path(sys.executable).parent
 ALL_PHASES = ["preflight", "build", "migrate", "drain", "deploy", "health", "enable"]

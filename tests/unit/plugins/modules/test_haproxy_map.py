@@ -3,8 +3,8 @@
 show_map, map_values, set_map, add_map, del_map) and of the haproxy_map
 module.
 
-The answers come from tests/unit/fixtures/haproxy-2.6-map/, recorded from the
-real HAProxy 2.6 binary by fixtures/record_haproxy_map_answers.py with the
+The answers come from tests/unit/plugins/module_utils/fixtures/haproxy-2.6-map/,
+recorded from the real HAProxy 2.6 binary by fixtures/record_haproxy_map_answers.py with the
 blue/green frontend the haproxy role renders; commands.json names the
 command behind each answer. FakeMapHAProxy keeps a map as HAProxy does and
 answers with those recorded texts, so the module is driven through what
@@ -12,7 +12,6 @@ HAProxy really prints.
 """
 
 import json
-import pathlib
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -24,9 +23,13 @@ from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtim
     HAProxyRuntime,
 )
 from ansible_collections.zerodowntime.deploy.plugins.modules import haproxy_map
-from test_haproxy_runtime import FakeHAProxy, load_fixture
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_fake import (
+    FIXTURES as ANSWERS,
+    FakeHAProxy,
+    load_fixture,
+)
 
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "haproxy-2.6-map"
+FIXTURES = ANSWERS / "haproxy-2.6-map"
 RECORDED = json.loads((FIXTURES / "commands.json").read_text())
 MAP = RECORDED["map"]
 

@@ -29,7 +29,7 @@ import re
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 ROLES = sorted(p.parent.parent for p in (ROOT / "roles").glob("*/meta/main.yml"))
 ROLE_NAMES = [r.name for r in ROLES]
 

@@ -22,7 +22,7 @@ import sys
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 EE_FILE = ROOT / "execution-environment.yml"
 # The collections bundled with the `ansible` package: next to ansible-core's
 # own package in site-packages.

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-ANALYSIS_PATH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "analysis.py"
+ANALYSIS_PATH = pathlib.Path(__file__).resolve().parents[3] / "benchmarks" / "analysis.py"
 
 
 def _load():

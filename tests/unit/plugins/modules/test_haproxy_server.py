@@ -7,17 +7,21 @@ not apply it, refuse a write on a HAProxy too old to tell its socket level.
 """
 
 import json
-import pathlib
 import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.zerodowntime.deploy.plugins.modules import haproxy_info, haproxy_server
-from test_haproxy_runtime import FakeHAProxy, load_fixture, servers_state_line, stat_line
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_fake import (
+    FIXTURES,
+    FakeHAProxy,
+    load_fixture,
+    servers_state_line,
+    stat_line,
+)
 
 V = "haproxy-3.0"
-FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 ADMIN_BITS = {"ready": 0, "drain": 8, "maint": 1}
 STATUS = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}
 

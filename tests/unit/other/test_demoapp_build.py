@@ -21,7 +21,7 @@ import zipfile
 import pytest
 from packaging.version import Version
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 DEMOAPP = ROOT / "examples" / "demoapp"
 ORDER = DEMOAPP / "releases" / "ORDER"
 BUILD = DEMOAPP / "build.sh"

@@ -19,7 +19,7 @@ import sys
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 PLAYBOOKS = ROOT / "playbooks"
 SURVEYS = PLAYBOOKS / "awx" / "surveys.yml"
 TEMPLATES = yaml.safe_load(SURVEYS.read_text())["awx_job_templates"]

@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_common import master_summary
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
     HAProxyCommandError, HAProxyMaster, HAProxyProcess, HAProxyWorkerGoneError, parse_show_proc, parse_uptime)
-from test_haproxy_runtime import FakeHAProxy
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_fake import FakeHAProxy
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 VERSIONS = ["2.6", "3.0"]
