@@ -2,8 +2,9 @@
 """Run one entry point of a role of the collection against this machine.
 
 ``run_role`` writes a one-task playbook that includes the role's entry
-point on localhost (local connection; the inventory also puts it in the
-group balancers, which some defaults name), runs it with ansible-playbook and the
+point on localhost (``run_tasks``: a playbook of the tasks given; local connection;
+the inventory also puts it in the group balancers, which some defaults
+name), runs it with ansible-playbook and the
 JSON stdout callback, and returns the exit status with every task result.
 The roles are loaded from the work tree (ansible.cfg's collections_path).
 """
@@ -46,20 +47,30 @@ def role_command(tmp, role, entry, variables, check=False, then=""):
     """(argv, environment) of ansible-playbook running ``tasks_from: entry``
     of zerodowntime.deploy.``role`` with ``variables`` (extra vars), then the
     tasks in ``then`` (YAML text of task list items, indented four spaces)."""
-    playbook = tmp / f"{role}-{entry}.yml"
+    return tasks_command(
+        tmp, f"{role}-{entry}",
+        f"    - ansible.builtin.include_role:\n"
+        f"        name: zerodowntime.deploy.{role}\n"
+        f"        tasks_from: {entry}\n"
+        + then,
+        variables, check)
+
+
+def tasks_command(tmp, name, tasks, variables, check=False):
+    """(argv, environment) of ansible-playbook running ``tasks`` (YAML text of
+    task list items, indented four spaces) on localhost with ``variables``
+    (extra vars); the files it writes in ``tmp`` are named after ``name``."""
+    playbook = tmp / f"{name}.yml"
     playbook.write_text(
         "- hosts: localhost\n"
         "  gather_facts: false\n"
         "  tasks:\n"
-        f"    - ansible.builtin.include_role:\n"
-        f"        name: zerodowntime.deploy.{role}\n"
-        f"        tasks_from: {entry}\n"
-        + then
+        + tasks
     )
     inventory = tmp / "hosts.json"
     inventory.write_text(json.dumps({"all": {"children": {"balancers": {"hosts": {"localhost": {
         "ansible_connection": "local"}}}}}}))
-    extra = tmp / f"{role}-{entry}-vars.json"
+    extra = tmp / f"{name}-vars.json"
     extra.write_text(json.dumps({"ansible_python_interpreter": sys.executable, **variables}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "ZERODOWNTIME_"))}
     env.update(
@@ -79,7 +90,17 @@ def role_command(tmp, role, entry, variables, check=False, then=""):
 def run_role(tmp, role, entry, variables, check=False):
     """Run ``tasks_from: entry`` of zerodowntime.deploy.``role`` with ``variables``
     (extra vars); returns a RoleRun."""
-    cmd, env = role_command(tmp, role, entry, variables, check)
+    return run_command(tmp, *role_command(tmp, role, entry, variables, check))
+
+
+def run_tasks(tmp, name, tasks, variables, check=False):
+    """Run ``tasks`` (see tasks_command) on localhost; returns a RoleRun."""
+    return run_command(tmp, *tasks_command(tmp, name, tasks, variables, check))
+
+
+def run_command(tmp, cmd, env):
+    """Run ansible-playbook (a command of role_command or tasks_command) in
+    ``tmp``; returns a RoleRun."""
     proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=300, check=False)
     try:
         document = json.loads(proc.stdout)

@@ -57,7 +57,7 @@ class DirectoryEvents:
         os.close(self._fd)
 
 
-def _lock_vars(locks, run_id, **extra):
+def lock_vars(locks, run_id, **extra):
     return {
         "deploy_lock_host": "localhost",
         "deploy_lock_dir": str(locks),
@@ -83,7 +83,7 @@ def _holder(locks):
 def test_the_lock_directory_appears_by_a_rename_already_holding_its_holder(tmp_path, locks):
     events = DirectoryEvents(locks)
     try:
-        run = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"))
+        run = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "firstrun00000001"))
         seen = [(mask, name) for name, mask in events.read() if name == "app.lock"]
     finally:
         events.close()
@@ -105,11 +105,11 @@ def _held_elsewhere(locks, run_id):
 
 
 def test_a_second_run_fails_at_once_naming_the_holder_and_leaves_the_lock_as_it_was(tmp_path, locks):
-    first = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"))
+    first = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "firstrun00000001"))
     assert first.rc == 0, first.output
     held = _held_elsewhere(locks, "firstrun00000001")
 
-    second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+    second = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "secondrun0000002"))
     assert second.rc != 0
     msg = second.failure()
     for expected in ("tester@firstrun00000001", "deploy 9.9.9", f"since {held['since']}",
@@ -121,20 +121,20 @@ def test_a_second_run_fails_at_once_naming_the_holder_and_leaves_the_lock_as_it_
 
 
 def test_only_the_holder_releases_the_lock_and_breaking_it_takes_it_over(tmp_path, locks):
-    assert run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001")).rc == 0
+    assert run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "firstrun00000001")).rc == 0
     _held_elsewhere(locks, "firstrun00000001")
 
-    other = run_role(tmp_path, "deploy_lock", "release", _lock_vars(locks, "secondrun0000002"))
+    other = run_role(tmp_path, "deploy_lock", "release", lock_vars(locks, "secondrun0000002"))
     assert other.rc == 0, other.output
     assert _holder(locks)["run_id"] == "firstrun00000001"
 
     broken = run_role(tmp_path, "deploy_lock", "acquire",
-                      _lock_vars(locks, "secondrun0000002", deploy_lock_break=True))
+                      lock_vars(locks, "secondrun0000002", deploy_lock_break=True))
     assert broken.rc == 0, broken.output
     assert _holder(locks)["run_id"] == "secondrun0000002"
     assert sorted(os.listdir(locks)) == ["app.lock"]
 
-    released = run_role(tmp_path, "deploy_lock", "release", _lock_vars(locks, "secondrun0000002"))
+    released = run_role(tmp_path, "deploy_lock", "release", lock_vars(locks, "secondrun0000002"))
     assert released.rc == 0, released.output
     assert os.listdir(locks) == []
 
@@ -142,11 +142,11 @@ def test_only_the_holder_releases_the_lock_and_breaking_it_takes_it_over(tmp_pat
 def test_the_lock_of_a_run_that_ended_on_this_controller_is_taken_over_without_breaking_it(tmp_path, locks):
     # The first run takes the lock and ends without releasing it, as a run
     # killed on the controller or stopped by an unreachable host does.
-    first = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"))
+    first = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "firstrun00000001"))
     assert first.rc == 0, first.output
     assert _holder(locks)["controller"]["pid"] > 1
 
-    second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+    second = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "secondrun0000002"))
     assert second.rc == 0, second.output
     said = " ".join(r.get("msg", "") for r in second.results("Say that the lock of a run that has ended is taken over"))
     assert "held by run firstrun00000001" in said and "has ended" in said, said
@@ -157,7 +157,7 @@ def test_the_lock_of_a_run_that_ended_on_this_controller_is_taken_over_without_b
 def test_the_lock_of_a_run_still_going_on_this_controller_is_refused_naming_its_process(tmp_path, locks):
     holder_dir = tmp_path / "holder"
     holder_dir.mkdir()
-    cmd, env = role_command(holder_dir, "deploy_lock", "acquire", _lock_vars(locks, "firstrun00000001"),
+    cmd, env = role_command(holder_dir, "deploy_lock", "acquire", lock_vars(locks, "firstrun00000001"),
                             then="    - ansible.builtin.pause:\n        seconds: 120\n")
     first = subprocess.Popen(cmd, env=env, cwd=holder_dir, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -169,7 +169,7 @@ def test_the_lock_of_a_run_still_going_on_this_controller_is_refused_naming_its_
         # The record names the ansible-playbook process itself.
         assert _holder(locks)["controller"]["pid"] == first.pid
 
-        second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+        second = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "secondrun0000002"))
         assert second.rc != 0
         msg = second.failure()
         assert "(run firstrun00000001)" in msg, msg
@@ -180,7 +180,7 @@ def test_the_lock_of_a_run_still_going_on_this_controller_is_refused_naming_its_
         first.wait(timeout=60)
 
     # Killed (-9): the next run takes its lock over.
-    third = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "thirdrun00000003"))
+    third = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "thirdrun00000003"))
     assert third.rc == 0, third.output
     assert _holder(locks)["run_id"] == "thirdrun00000003"
 
@@ -190,7 +190,7 @@ def test_a_lock_without_a_controller_record_is_refused_as_held_elsewhere(tmp_pat
     (locks / "app.lock").mkdir()
     (locks / "app.lock" / "holder.json").write_text(json.dumps(
         {"holder": "ops@jumpbox", "purpose": "deploy 1.0.0", "since": "2026-11-29T06:00:00Z", "run_id": "byhand"}))
-    second = run_role(tmp_path, "deploy_lock", "acquire", _lock_vars(locks, "secondrun0000002"))
+    second = run_role(tmp_path, "deploy_lock", "acquire", lock_vars(locks, "secondrun0000002"))
     assert second.rc != 0
     msg = second.failure()
     assert "ops@jumpbox, deploy 1.0.0, since 2026-11-29T06:00:00Z (run byhand)" in msg, msg
