@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 ---
 module: haproxy_map
-short_description: Set or remove one key of a HAProxy map through the Runtime API, and in its file
+short_description: Set, remove or read one key of a HAProxy map through the Runtime API, and in its file
 version_added: 0.2.0
 description:
   - Sets the value of one key of a map that the running HAProxy has loaded (C(set map), or C(add map)
@@ -20,6 +20,8 @@ description:
   - With O(persist=true), also rewrites the map file on the host the module runs on, so that a reload
     or a restart, which load the map from its file, keep the value. Comments and the other keys of the
     file are kept.
+  - With O(state=read), only reads the key's values in the running map (C(show map)) and changes nothing, in
+    check mode or not.
   - Blue/green switching is one such task per balancer, C(key=live) and C(value=<backend of the new pool>),
     with the frontend rule that the C(zerodowntime.deploy.haproxy) role renders when C(haproxy_bluegreen)
     is true, a C(use_backend) that looks the key C(live) up in the map file.
@@ -45,8 +47,9 @@ options:
     description:
       - V(present) gives O(key) the value O(value), adding the key if the map lacks it.
       - V(absent) removes every entry of O(key).
+      - V(read) reads the values of O(key) and changes nothing; O(value) and O(persist) are refused with it.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, read]
     default: present
   persist:
     description:
@@ -91,12 +94,11 @@ EXAMPLES = r'''
     persist: true
   delegate_to: lb1
 
-- name: Read which pool is live, changing nothing
+- name: Read which pool is live (live_pool.value), changing nothing
   zerodowntime.deploy.haproxy_map:
     map: /etc/haproxy/bluegreen.map
     key: live
-    value: app_green
-  check_mode: true
+    state: read
   register: live_pool
   delegate_to: lb1
 
@@ -120,7 +122,9 @@ key:
   type: str
   sample: live
 previous_values:
-  description: Values of the key in the running map before the task, in HAProxy's order; empty when absent.
+  description:
+    - Values of the key in the running map before the task, in HAProxy's order; empty when absent.
+    - With O(state=read), the values read, as RV(current_values).
   returned: success
   type: list
   elements: str
@@ -134,7 +138,9 @@ current_values:
   elements: str
   sample: [app_green]
 previous_value:
-  description: The first of RV(previous_values), the one lookups found; null when the key was absent.
+  description:
+    - The first of RV(previous_values), the one lookups found; null when the key was absent.
+    - With O(state=read), the value read, as RV(value).
   returned: success
   type: str
   sample: app_blue
@@ -235,6 +241,7 @@ class MapTask(object):
         self.params = module.params
         self.map = self.params["map"]
         self.key = self.params["key"]
+        self.read_only = self.params["state"] == "read"
         self.wanted = self.params["value"] if self.params["state"] == "present" else None
         self.result = dict(changed=False, map=self.map, key=self.key, previous_values=[], current_values=[],
                            previous_value=None, value=None, entries=[], file_changed=False,
@@ -313,6 +320,10 @@ class MapTask(object):
         self.result["previous_values"] = values
         self.result["previous_value"] = values[0] if values else None
         self.result["entries"] = [dict(key=e.key, value=e.value) for e in before]
+        if self.read_only:
+            self.result["current_values"] = values
+            self.result["value"] = self.result["previous_value"]
+            return
         commands = self.plan_commands(values)
         self.result["commands"] = commands
 
@@ -367,7 +378,7 @@ def main():
         map=dict(type="str", required=True),
         key=dict(type="str", required=True, no_log=False),
         value=dict(type="str"),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
+        state=dict(type="str", default="present", choices=["present", "absent", "read"]),
         persist=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
@@ -378,6 +389,9 @@ def main():
         validate_map_token(params["key"], "key")
         if params["value"] is not None:
             validate_map_token(params["value"], "value")
+        if params["state"] == "read" and (params["value"] is not None or params["persist"]):
+            raise HAProxyArgumentError("state=read reads the map and changes nothing: it takes no value and "
+                                       "no persist")
         if params["persist"] and not params["map"].startswith("/"):
             raise HAProxyArgumentError("persist needs the map named by its absolute file name, got '%s'"
                                        % params["map"])

@@ -13,7 +13,7 @@ Then: HAProxy accepts the configuration (haproxy -c); traffic goes to the
 pool the map names; one haproxy_map task switches it at runtime and rewrites
 the file, so that a new HAProxy process started on the same files still
 sends traffic to the new pool; check mode changes nothing; a second run
-changes nothing. And with haproxy_bluegreen off, the default lab renders no
+changes nothing; state=read names the live backend and changes nothing. And with haproxy_bluegreen off, the default lab renders no
 trace of blue/green.
 """
 
@@ -215,6 +215,24 @@ def test_one_map_task_switches_the_traffic_and_a_new_process_keeps_it(bluegreen,
     bluegreen.stop()
     bluegreen.start()
     assert {get(bluegreen.fe_port) for _ in range(4)} == {"green"}
+
+
+def test_state_read_names_the_live_backend_and_changes_nothing(bluegreen, run_module):
+    bluegreen.start()
+    args = dict(socket=bluegreen.admin, map=bluegreen.map, key="live", state="read")
+    file_before = pathlib.Path(bluegreen.map).read_text()
+    for check in (False, True):
+        read = run_module("haproxy_map", args, check=check)
+        assert read["changed"] is False and read["commands"] == [], read
+        assert read["value"] == read["previous_value"] == "app_blue"
+        assert read["current_values"] == ["app_blue"]
+    assert {get(bluegreen.fe_port) for _ in range(4)} == {"blue"}
+    assert pathlib.Path(bluegreen.map).read_text() == file_before
+
+    switch(run_module, bluegreen, "app_green")
+    assert run_module("haproxy_map", args)["value"] == "app_green"
+    missing = run_module("haproxy_map", dict(args, key="nosuchkey"))
+    assert missing["changed"] is False and missing["value"] is None and missing["current_values"] == []
 
 
 def test_without_persist_a_new_process_goes_back_to_the_file(bluegreen, run_module):

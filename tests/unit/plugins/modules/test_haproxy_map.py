@@ -283,6 +283,39 @@ def test_check_mode_reports_the_switch_with_a_diff_and_sends_nothing(haproxy, ca
     assert server.map.values == ["app_blue"]
 
 
+def test_state_read_reads_the_key_and_sends_nothing_in_check_mode_or_not(haproxy, capsys):
+    server = haproxy(values=("app_green", "app_blue"))
+    args = dict(socket=server.address, map=MAP, key="live", state="read")
+    results = [run(args, capsys), run(args, capsys, check=True, diff=True)]
+
+    for result in results:
+        assert result["changed"] is False and result["commands"] == []
+        assert result["value"] == result["previous_value"] == "app_green"
+        assert result["current_values"] == result["previous_values"] == ["app_green", "app_blue"]
+        assert result["entries"] == [{"key": "live", "value": "app_green"}, {"key": "live", "value": "app_blue"}]
+        assert result["file_changed"] is False
+    assert results[1]["diff"][0]["before"] == results[1]["diff"][0]["after"]
+    assert server.writes() == []
+    assert server.map.values == ["app_green", "app_blue"]
+
+
+def test_state_read_of_an_absent_key_gives_none(haproxy, capsys):
+    server = haproxy(values=())
+    result = run(dict(socket=server.address, map=MAP, key="live", state="read"), capsys)
+
+    assert result["changed"] is False and result["value"] is None and result["current_values"] == []
+    assert server.writes() == []
+
+
+def test_state_read_of_an_unknown_map_fails_listing_the_maps_haproxy_has(haproxy, capsys):
+    server = haproxy()
+    other = MAP.rsplit("/", 1)[0] + "/nosuch.map"
+    server.answers["show map " + other] = answer("show_map--unknown_map")
+    result = run(dict(socket=server.address, map=other, key="live", state="read"), capsys)
+
+    assert result["failed"] is True and "has no map '%s'" % other in result["msg"]
+
+
 def test_a_missing_key_is_added_and_state_absent_removes_it(haproxy, capsys):
     server = haproxy(values=())
     added = run(dict(socket=server.address, map=MAP, key="live", value="app_green"), capsys)
@@ -369,7 +402,10 @@ def test_persist_puts_the_file_back_when_haproxy_refuses_the_command(haproxy, ca
     (dict(map=MAP, key="live", value="app green"), "invalid map value"),
     (dict(map="#3", key="live", value="x", persist=True), "absolute file name"),
     (dict(map=MAP, key="li;ve", value="x"), "invalid map key"),
-], ids=["present-without-value", "blank-value", "persist-by-id", "semicolon-key"])
+    (dict(map=MAP, key="live", value="app_blue", state="read"), "takes no value and no persist"),
+    (dict(map=MAP, key="live", persist=True, state="read"), "takes no value and no persist"),
+], ids=["present-without-value", "blank-value", "persist-by-id", "semicolon-key", "read-with-value",
+        "read-with-persist"])
 def test_bad_input_fails_before_contacting_haproxy(capsys, args, message):
     result = run(dict(args, socket="/nonexistent/admin.sock"), capsys)
 
