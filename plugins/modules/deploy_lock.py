@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: deploy_lock
 short_description: Take or release the deploy lock of an application, naming its holder
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - One deploy of an application at a time. The lock is the directory C(<dir>/<name>.lock) holding C(holder.json),
     the record of the run that holds it.

@@ -45,6 +45,10 @@ def loaded_files(playbook, seen=None):
         block for block in re.findall(r"vars_files:\s*\n((?:\s+-\s*.*\n)+)", text)), re.M)
     names += re.findall(r"(?:include_tasks|import_tasks|import_playbook):\s*([\w./-]+\.ya?ml)", text)
     names += re.findall(r"^\s*file:\s*([\w./-]+\.ya?ml)\s*$", text, re.M)
+    # A role of this collection, by its entry point (tasks_from, or main).
+    for role, entry in re.findall(
+            r"name:\s*zerodowntime\.deploy\.(\w+)\s*\n(?:\s+tasks_from:\s*(\w+))?", text):
+        names.append(str(ROOT / "roles" / role / "tasks" / ("%s.yml" % (entry or "main"))))
     for name in names:
         for base in (playbook.parent, PLAYBOOKS):
             candidate = (base / name).resolve()
