@@ -168,7 +168,7 @@ def _request_is_valid(data, asked):
         return False
     if release is not None and not (isinstance(release, str) and _RELEASE.match(release)):
         return False
-    if data.get("switch_to") or "":
+    if data.get("switch_to"):
         if not isinstance(pools, dict) or data["switch_to"] not in pools:
             return False
     if not isinstance(pools, dict) or len(pools) != 2:

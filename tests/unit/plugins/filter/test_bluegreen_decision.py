@@ -55,7 +55,7 @@ def test_a_deploy_without_switch_prepares_the_idle_pool_only():
     result = decide(plan("deploy", release="1.1.0"), ALL_ON, switch=False)
     assert result["noop"] is False
     assert result["dry_run"].endswith("put them into rotation in backend app_green; traffic stays on pool blue.")
-    assert [g for _, g in result["hosts"]] == ["bluegreen_deploy"] * 2 + ["bluegreen_target"] * 2
+    assert [pair[1] for pair in result["hosts"]] == ["bluegreen_deploy"] * 2 + ["bluegreen_target"] * 2
     assert result["summary"] == ("Pool green runs 1.1.0 and is UP in backend app_green, not live: switch with "
                                  "-e bluegreen_switch_to=green.")
 
