@@ -21,7 +21,7 @@ own docs. With a play-level `connection: local`, the lock tasks delegated
 to lb1 would run on the controller (what issue 13 found): the test asserts
 that the lock was on lb1 and never on the controller.
 
-The project has the two hooks README.md ("Hooks") shows, set in its
+The project has the two hooks docs/hooks.md shows, set in its
 group_vars as a user sets them, with paths relative to the project: a cache
 warm-up before each host's enable and a notification after the deploy. A
 second deploy with a before_enable hook that fails must roll that host
@@ -51,7 +51,7 @@ LOCK_DIR = "/var/lib/zerodowntime/locks"
 # Where the warm-up hook records, on each app host, what it warmed.
 WARMED = "/var/tmp/zerodowntime-warmed"
 
-# The hooks of README.md's "Hooks" section, as a user writes them.
+# The hooks of docs/hooks.md, as a user writes them.
 WARM_CACHE_HOOK = """---
 - name: Ask the new release for its version on the host itself, before it takes traffic
   ansible.builtin.uri:

@@ -28,7 +28,7 @@ BUILD = DEMOAPP / "build.sh"
 ARTIFACTS = ROOT / "build" / "artifacts"
 
 # The contract marker: a migration whose name contains it runs after every
-# host serves the new release (README: "Pre-deploy and post-deploy migrations").
+# host serves the new release (docs/deploy.md, "Expand/contract in practice").
 POST_DEPLOY = "postdeploy"
 
 # Operations that break a release still running the old code when applied
