@@ -213,6 +213,7 @@ class MasterWorkerHAProxy(object):
                                         "-S", self.master_cli],
                                        stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_worker(lambda pid: pid is not None)
+        self.wait_master_catches_reload()
 
     def ask(self, command):
         return ask(self.admin, command)
@@ -234,6 +235,32 @@ class MasterWorkerHAProxy(object):
                 return pid
             time.sleep(0.05)
         raise RuntimeError("no HAProxy worker as expected within %.0fs" % timeout)
+
+    def master_catches_reload(self):
+        """Whether the master process catches SIGUSR2 (bit 12 of SigCgt in
+        /proc/<pid>/status).
+
+        HAProxy ignores SIGUSR2 from its start (`signal_register_fct(SIGUSR2,
+        NULL, 0)` in haproxy.c) until the master enters its event loop
+        (`mworker_loop`), which may be after its worker already answers: a
+        USR2 sent in between is dropped, and no reload happens. The master
+        re-executes itself at each reload, so this holds again only once the
+        new image reached its loop.
+        """
+        with open("/proc/%d/status" % self.master.pid) as handle:
+            for line in handle:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGUSR2 - 1)))
+        return False
+
+    def wait_master_catches_reload(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while not self.master_catches_reload():
+            if self.master.poll() is not None:
+                raise RuntimeError("haproxy exited with %s, see %s" % (self.master.returncode, self.log.name))
+            if time.monotonic() > deadline:
+                raise RuntimeError("the HAProxy master does not catch SIGUSR2 after %.0fs" % timeout)
+            time.sleep(0.02)
 
     def server(self, backend, server):
         """The server's raw row of "show servers state" plus scur/status of "show stat"."""
@@ -260,7 +287,7 @@ class MasterWorkerHAProxy(object):
         """Save the servers' state as the lab's reload command does (unless
         `save` is false, as Debian's own reload command), then USR2 to the
         master; returns (old worker pid, new worker pid) once the new worker
-        answers on the admin socket."""
+        answers on the admin socket and the master can take the next reload."""
         old = self.worker_pid()
         if save:
             dump = self.ask("show servers state")
@@ -269,6 +296,7 @@ class MasterWorkerHAProxy(object):
                 handle.write(dump)
         os.kill(self.master.pid, signal.SIGUSR2)
         new = self.wait_worker(lambda pid: pid is not None and pid != old)
+        self.wait_master_catches_reload()
         return old, new
 
     @staticmethod
