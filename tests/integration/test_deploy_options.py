@@ -56,7 +56,7 @@ def test_a_bad_option_fails_the_request_check_naming_it_before_any_host_is_conta
     assert rc != 0
     assert expected in out, out[-3000:]
     # It stopped at the check: the next task, the artifact lookup, never ran.
-    assert "TASK [Look for the release's artifact on the controller]" not in out
+    assert "TASK [zerodowntime.deploy.deploy : Look for the release's artifact on the controller]" not in out
     # Only the controller ran a task.
     for host in ("lb1", "app1", "db1"):
         assert f"[{host}]" not in out, host
@@ -67,7 +67,7 @@ def test_good_options_as_an_awx_survey_gives_them_pass_the_check():
                      "-e", "deploy_canary_soak_s=25", "-e", "deploy_strategy=reload",
                      "-e", "deploy_canary_on_inconclusive=promote", "-e", "deploy_app_bind_addresses=10.0.0.5, fd00::5")
     assert rc != 0
-    assert "TASK [Look for the release's artifact on the controller]" in out
+    assert "TASK [zerodowntime.deploy.deploy : Look for the release's artifact on the controller]" in out
     assert "Release 9.9.9 not found on the controller" in out, out[-3000:]
 
 

@@ -46,9 +46,12 @@ def loaded_files(playbook, seen=None):
     names += re.findall(r"(?:include_tasks|import_tasks|import_playbook):\s*([\w./-]+\.ya?ml)", text)
     names += re.findall(r"^\s*file:\s*([\w./-]+\.ya?ml)\s*$", text, re.M)
     # A role of this collection, by its entry point (tasks_from, or main).
-    for role, entry in re.findall(
-            r"name:\s*zerodowntime\.deploy\.(\w+)\s*\n(?:\s+tasks_from:\s*(\w+))?", text):
-        names.append(str(ROOT / "roles" / role / "tasks" / ("%s.yml" % (entry or "main"))))
+    for role, block_entry, flow_entry in re.findall(
+            r"name:\s*zerodowntime\.deploy\.(\w+)(?:\s*\n\s+tasks_from:\s*(\w+)|,\s*tasks_from:\s*(\w+))?", text):
+        entry = block_entry or flow_entry or "main"
+        names.append(str(ROOT / "roles" / role / "tasks" / ("%s.yml" % entry)))
+    # A playbook's own task files, named from a role by {{ playbook_dir }}.
+    names += re.findall(r"include_tasks:\s*\"\{\{ playbook_dir \}\}/([\w./-]+\.ya?ml)\"", text)
     for name in names:
         for base in (playbook.parent, PLAYBOOKS):
             candidate = (base / name).resolve()
