@@ -12,6 +12,7 @@ as ansible-test users import a collection's test helpers.
 
 import os
 import pathlib
+import shutil
 import socket
 import tempfile
 import threading
@@ -42,6 +43,7 @@ class FakeHAProxy(object):
         self.silent = silent
         self.left_open = set(left_open)
         self._stop = False
+        self.dir = None
         if family == "unix":
             self.dir = tempfile.mkdtemp(prefix="fake-haproxy-")
             self.path = os.path.join(self.dir, "admin.sock")
@@ -102,9 +104,12 @@ class FakeHAProxy(object):
         return [c for c in self.commands if not c.startswith("show ")]
 
     def close(self):
+        """Stop serving, close the socket and remove its directory."""
         self._stop = True
         self.thread.join(2)
         self.sock.close()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def servers_state_line(text, backend, server, **changes):
