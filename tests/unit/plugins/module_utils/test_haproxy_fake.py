@@ -6,8 +6,8 @@ in /tmp).
 """
 
 import os
-import socket
 
+from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import HAProxyRuntime
 from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_fake import (
     FakeHAProxy,
     load_fixture,
@@ -18,17 +18,8 @@ def test_the_fake_answers_on_its_unix_socket_and_close_removes_its_directory():
     info = load_fixture("haproxy-2.6", "show_info--steady.txt")
     fake = FakeHAProxy({"show info": info})
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(5)
-            sock.connect(fake.path)
-            sock.sendall(b"show info\n")
-            answer = b""
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                answer += chunk
-        assert answer.decode() == info
+        assert fake.address == fake.path
+        assert HAProxyRuntime(fake.address).execute("show info") == info
     finally:
         fake.close()
     assert fake.dir is not None
