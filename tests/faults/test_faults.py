@@ -372,8 +372,10 @@ def test_a_forced_deploy_refuses_to_drain_f_app1_while_every_other_server_is_in_
 
 # ---- a failure while staging the release on an app host ---------------------------------------
 
-# Tasks of the release role that prepare a host for a release it does not
-# have yet (roles/release/tasks/install_steps.yml).
+# The release role's step that prepares a host for a release it does not
+# have yet (roles/release/tasks/install_steps.yml includes prepare.yml), and
+# the tasks of prepare.yml.
+RELEASE_PREPARE_STEP = "Prepare the host for a release it does not have yet"
 RELEASE_PREPARE_TASKS = [
     "Ensure Python can create virtualenvs",
     "Ensure the application's service group exists",
@@ -419,15 +421,20 @@ def test_a_deploy_failing_to_stage_on_f_app2_stops_before_any_drain_releases_the
     assert "deploy_lock_break" not in run.output
 
     # f-app1 had 1.2.0 installed: staging it again did not prepare the host
-    # again.
+    # again. The step skipped it (the first try of every host; f-app2's
+    # second try follows), and no task of prepare.yml ran on it.
+    headers = run.task_headers(RELEASE_PREPARE_STEP)
+    assert headers, run.output[-3000:]
+    following = run.lines[headers[0] + 1:]
+    results = following[:next((i for i, line in enumerate(following) if line.startswith("TASK [")), len(following))]
+    assert any(line.startswith("skipping: [f-app1]") for line in results), results
+    assert not any(line.startswith("included:") and "f-app1" in line for line in results), results
     for name in RELEASE_PREPARE_TASKS:
-        # The first try of every host; f-app2's second try follows it.
-        headers = run.task_headers(name)
-        assert headers, name
-        following = run.lines[headers[0] + 1:]
-        results = following[:next((i for i, line in enumerate(following) if line.startswith("TASK [")), len(following))]
-        assert any(line.startswith("skipping: [f-app1]") for line in results), (name, results)
-        assert not any(re.match(r"(ok|changed): \[f-app1", line) for line in results), (name, results)
+        for index in run.task_headers(name):
+            following = run.lines[index + 1:]
+            results = following[:next((i for i, line in enumerate(following) if line.startswith("TASK [")),
+                                      len(following))]
+            assert not any(re.match(r"(ok|changed|skipping): \[f-app1", line) for line in results), (name, results)
 
 
 # ---- an app host lost while drained -----------------------------------------------------------
