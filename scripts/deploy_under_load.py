@@ -68,11 +68,14 @@ def merge(probe: dict, deploy: dict, release: str, ansible_rc: int) -> dict:
     release_by_host = {}
     for host, entry in sorted(hosts.items()):
         phases = entry.get("phases", {})
-        if not any(p in phases for p in PHASES) and not entry.get("release_served"):
+        # What the host answered after its turn, or, for a host the rolling
+        # play gave no turn, what the stage read it runs.
+        answered = entry.get("release_served") or entry.get("release_running")
+        if not any(p in phases for p in PHASES) and not answered:
             continue  # the controller's preflight, not an app host
         phases_by_host[host] = {p: round(phases[p]["seconds"], 3) for p in PHASES if p in phases}
-        if entry.get("release_served"):
-            release_by_host[host] = entry["release_served"]
+        if answered:
+            release_by_host[host] = answered
     return {
         "release": release,
         "ansible_rc": ansible_rc,

@@ -69,9 +69,10 @@ def test_running_the_same_deploy_again_drains_nothing_and_fails_no_request():
     assert rerun["releases_seen"] == ["1.1.0"]
     # Every host runs 1.1.0 and is in rotation on the balancer: the rolling
     # play gives none a turn (no health check, no enable of its own).
+    assert rerun["release_by_host"] == {host: "1.1.0" for host in APP_HOSTS}
     for host in APP_HOSTS:
         assert not {"drain", "deploy", "health", "enable"} & set(rerun["phases_by_host"][host]), \
-            rerun["phases_by_host"][host]
+            rerun["phases_by_host"]
     assert not rerun["deploy"]["hosts"]["app1"].get("migrations_applied")
     for host in APP_HOSTS:
         assert rerun["deploy"]["hosts"][host]["stats"]["changed"] == 0, host
