@@ -54,6 +54,15 @@ SUBSET_ENTRY_POINTS = {
         "django_migrations_release_path", "django_migrations_settings", "django_migrations_environment",
         "django_migrations_collectstatic"},
 }
+# The deploy role's entry points that run on the controller check every
+# option but the three that only the app hosts can template (the argument
+# spec's &deploy_controller_options says why).
+_DEPLOY_APP_HOST_ONLY = {"deploy_artifact_dir", "deploy_build_command", "deploy_app_environment"}
+SUBSET_ENTRY_POINTS.update({
+    ("deploy", entry_point): set(yaml.safe_load((ROOT / "roles" / "deploy" / "defaults" / "main.yml").read_text()))
+    - _DEPLOY_APP_HOST_ONLY
+    for entry_point in ("preflight", "rollback_preflight", "check_migrated", "check_hooks", "bluegreen_plan",
+                        "bluegreen_decide", "bluegreen_finish")})
 
 # set_fact results shared across roles on purpose: the deploy_report
 # callback reads zerodowntime_report (see its DOCUMENTATION).
