@@ -34,6 +34,11 @@ PLAYBOOK = """
   gather_facts: false
   vars_files: ["{root}/playbooks/vars/deploy.yml"]
   tasks:
+    # As the playbooks do in a play that runs no entry point of the deploy
+    # role: its defaults give the deploy_* options vars/deploy.yml reads.
+    - name: Give this play the deploy role's defaults of the deploy_* options
+      ansible.builtin.import_role: {{name: zerodowntime.deploy.deploy, tasks_from: options}}
+
     - name: Run the rotation role's entry point
       ansible.builtin.include_role:
         name: zerodowntime.deploy.rotation
@@ -47,6 +52,11 @@ PLAYBOOK = """
   gather_facts: false
   vars_files: ["{root}/playbooks/vars/deploy.yml"]
   tasks:
+    # As the playbooks do in a play that runs no entry point of the deploy
+    # role: its defaults give the deploy_* options vars/deploy.yml reads.
+    - name: Give this play the deploy role's defaults of the deploy_* options
+      ansible.builtin.import_role: {{name: zerodowntime.deploy.deploy, tasks_from: options}}
+
     - name: Find out whether the unit would change (rendered on the controller)
       ansible.builtin.include_role:
         name: zerodowntime.deploy.gunicorn
