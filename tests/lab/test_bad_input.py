@@ -213,6 +213,21 @@ def test_a_bad_option_fails_in_preflight_naming_it_and_holds_no_lock(tmp_path, e
     assert_stopped_in_preflight(report)
 
 
+def test_an_option_wrong_only_in_the_app_groups_group_vars_fails_in_preflight_naming_the_host(tmp_path):
+    # A second inventory source gives the app group a deploy_strategy the
+    # deploy role does not know: the controller does not see it, the app
+    # hosts do. Checked only by the app hosts' entry points, it failed the
+    # stage play after the lock was taken, and left the lock held.
+    wrong = tmp_path / "wrong.yml"
+    wrong.write_text("all:\n  children:\n    app:\n      vars:\n        deploy_strategy: sideways\n")
+    rc, out, report = deploy(tmp_path, "-i", str(wrong), "-e", "deploy_release=1.1.0")
+    assert rc == 2, out[-3000:]
+    msg = report["hosts"]["localhost"]["failure"]["msg"]
+    for host in APP_HOSTS:
+        assert f"{host}: value of deploy_strategy must be one of: restart, reload, got: sideways" in msg, msg
+    assert_stopped_in_preflight(report)
+
+
 def test_a_missing_artifact_with_a_null_build_command_says_release_not_found(tmp_path):
     rc, out, report = deploy(tmp_path, "-e", "deploy_release=9.9.9", "-e", '{"deploy_build_command": null}')
     assert rc == 2, out[-3000:]
