@@ -15,7 +15,10 @@ apart by its start time (field 22 of ``/proc/<pid>/stat``, proc(5)).
 Linux only: elsewhere nothing is ever found gone.
 """
 
+from __future__ import absolute_import, division, print_function
 from __future__ import annotations
+
+__metaclass__ = type
 
 import multiprocessing
 import os

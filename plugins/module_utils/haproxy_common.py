@@ -9,7 +9,10 @@ doc fragment zerodowntime.deploy.haproxy_socket; every module starts from
 haproxy_argument_spec().
 """
 
+from __future__ import absolute_import, division, print_function
 from __future__ import annotations
+
+__metaclass__ = type
 
 import time
 

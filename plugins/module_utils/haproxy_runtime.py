@@ -21,7 +21,10 @@ written ``unix:///run/haproxy/admin.sock``) or ``tcp://host:port``
 All durations are seconds (floats). Weights are HAProxy's 0-256 integers.
 """
 
+from __future__ import absolute_import, division, print_function
 from __future__ import annotations
+
+__metaclass__ = type
 
 import csv
 import errno

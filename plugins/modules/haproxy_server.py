@@ -4,7 +4,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
+from __future__ import absolute_import, division, print_function
 from __future__ import annotations
+
+__metaclass__ = type
 
 DOCUMENTATION = r'''
 ---

@@ -10,6 +10,10 @@ ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_
 as ansible-test users import a collection's test helpers.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import os
 import pathlib
 import shutil

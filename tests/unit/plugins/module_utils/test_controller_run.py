@@ -1,6 +1,10 @@
 """plugins/module_utils/controller_run.py: whether the run a lock records has
 ended, read from this machine's /proc (real processes, no mocks)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import os
 import subprocess
 import sys

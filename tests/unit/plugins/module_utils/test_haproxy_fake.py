@@ -5,6 +5,10 @@ socket (each unit run used to leave hundreds of fake-haproxy-* directories
 in /tmp).
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import os
 
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import HAProxyRuntime

@@ -3,6 +3,10 @@
 recorded from HAProxy 2.6 and 3.0 by fixtures/record_haproxy_master_answers.py
 (tests/unit/fixtures/haproxy-<version>-master/)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import pathlib
 import re

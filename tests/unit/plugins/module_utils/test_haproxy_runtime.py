@@ -8,6 +8,10 @@ one command per connection as HAProxy does and remembers the commands it
 received.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import socket
 
 import pytest

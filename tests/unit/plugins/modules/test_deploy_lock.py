@@ -3,15 +3,19 @@
 functions called directly, and main() in-process for what the task returns
 (check mode, the failure naming the holder)."""
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import multiprocessing
 import os
 import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.zerodowntime.deploy.plugins.modules import deploy_lock
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.modules.module_args import patch_module_args
 
 HOLDER = {"holder": "ops@jumpbox", "purpose": "deploy 1.1.0"}
 

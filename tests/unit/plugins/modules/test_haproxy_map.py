@@ -11,10 +11,13 @@ answers with those recorded texts, so the module is driven through what
 HAProxy really prints.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.zerodowntime.deploy.plugins.module_utils import haproxy_runtime as hr
 from ansible_collections.zerodowntime.deploy.plugins.module_utils.haproxy_runtime import (
@@ -28,6 +31,7 @@ from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.hap
     FakeHAProxy,
     load_fixture,
 )
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.modules.module_args import patch_module_args
 
 FIXTURES = ANSWERS / "haproxy-2.6-map"
 RECORDED = json.loads((FIXTURES / "commands.json").read_text())

@@ -6,11 +6,14 @@ They cover what a real HAProxy will not do on demand: accept a change and
 not apply it, refuse a write on a HAProxy too old to tell its socket level.
 """
 
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
 import json
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.zerodowntime.deploy.plugins.modules import haproxy_info, haproxy_server
 from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.haproxy_fake import (
@@ -20,6 +23,7 @@ from ansible_collections.zerodowntime.deploy.tests.unit.plugins.module_utils.hap
     servers_state_line,
     stat_line,
 )
+from ansible_collections.zerodowntime.deploy.tests.unit.plugins.modules.module_args import patch_module_args
 
 V = "haproxy-3.0"
 ADMIN_BITS = {"ready": 0, "drain": 8, "maint": 1}
