@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: venv collection images artifacts lab demo bench test test-unit test-integration test-molecule lint lab-destroy clean
+.PHONY: venv collection images artifacts lab demo bench test test-unit test-oldest test-integration test-molecule lint lab-destroy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
@@ -38,6 +38,19 @@ demo: lab
 test-unit: venv collection
 	$(PY) -m pytest -q tests/unit
 
+# Sanity and the collection's unit tests on the oldest ansible-core that
+# requires_ansible allows (requirements-oldest.txt), in a virtualenv of its
+# own; lint and test-unit run the newest.
+OLDEST_VENV := build/venv-oldest
+$(OLDEST_VENV)/.installed: requirements-oldest.txt
+	python3 -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-oldest.txt
+	touch $@
+
+test-oldest: $(OLDEST_VENV)/.installed collection
+	VENV_BIN=$(CURDIR)/$(OLDEST_VENV)/bin scripts/sanity.sh
+	$(OLDEST_VENV)/bin/python -m pytest -q tests/unit/plugins tests/unit/roles
+
 test-integration: venv collection
 	$(PY) -m pytest -q -n 2 tests/integration
 
@@ -65,7 +78,7 @@ lint: venv collection
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections ansible-lint --strict
 	scripts/sanity.sh
 
-test: lint test-unit test-integration test-molecule
+test: lint test-unit test-oldest test-integration test-molecule
 
 # The benchmark (issue 7): this collection against a classic rolling update
 # on its own lab (bm-* containers), 3, 6 and 12 app hosts, serial 1 and

@@ -43,6 +43,18 @@ bootstrap_pip() {
         "$venv_bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
             --only-binary=:all: --dest "$cache" "pip==$version"
     fi
+    # ansible-test before 2.17 also pins setuptools and wheel in the bootstrap
+    # (later ones set them to False): the stand-in installs them from the
+    # cache too.
+    local package pinned
+    for package in setuptools wheel; do
+        pinned="$(sed -n "s/^ *$package='\([0-9.]*\)',*$/\1/p" "$requirements" | head -n 1)"
+        if [[ -n "$pinned" ]] && ! compgen -G "$cache/$package-$pinned-*.whl" >/dev/null; then
+            log "downloading $package $pinned from PyPI for ansible-test's bootstrap"
+            "$venv_bin/python" -m pip download --quiet --disable-pip-version-check --no-deps \
+                --only-binary=:all: --dest "$cache" "$package==$pinned"
+        fi
+    done
     if [[ ! -f "$script" ]]; then
         log "writing the get-pip stand-in $script"
         cat >"$script" <<EOF
