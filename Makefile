@@ -48,11 +48,14 @@ $(OLDEST_VENV)/.installed: requirements-oldest.txt
 	touch $@
 
 test-oldest: $(OLDEST_VENV)/.installed collection
-	VENV_BIN=$(CURDIR)/$(OLDEST_VENV)/bin scripts/sanity.sh
+	VENV_BIN=$(CURDIR)/$(OLDEST_VENV)/bin scripts/ansible-test.sh sanity
 	$(OLDEST_VENV)/bin/python -m pytest -q tests/unit/plugins tests/unit/roles
 
+# pytest drives the modules, roles and the collection build against real
+# programs; ansible-test runs the modules' targets (tests/integration/targets).
 test-integration: venv collection
 	$(PY) -m pytest -q -n 2 tests/integration
+	scripts/ansible-test.sh integration
 
 # The lab scenarios, one after the other (they share the base image; each
 # creates and destroys its own containers).
@@ -76,7 +79,7 @@ test-molecule: venv collection images artifacts
 lint: venv collection
 	yamllint .
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections ansible-lint --strict
-	scripts/sanity.sh
+	scripts/ansible-test.sh sanity
 
 test: lint test-unit test-oldest test-integration test-molecule
 

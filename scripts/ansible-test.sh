@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Run `ansible-test sanity` on the collection.
+# Run `ansible-test sanity` or `ansible-test integration` on the collection.
 #
-#   scripts/sanity.sh                      # every sanity test that works offline
-#   scripts/sanity.sh --test pep8          # extra arguments go to ansible-test
+#   scripts/ansible-test.sh sanity                  # every sanity test that works offline
+#   scripts/ansible-test.sh sanity --test pep8      # extra arguments go to ansible-test
+#   scripts/ansible-test.sh integration             # tests/integration/targets, on this machine
 #
 # ansible-test wants the collection at .../ansible_collections/<ns>/<name>/
 # inside a git work tree, and tests only what git knows. So this copies the
@@ -15,6 +16,9 @@
 # pip in those virtualenvs with a get-pip script it downloads from a host
 # CI cannot reach; a stand-in that installs pip from a wheel fetched from
 # PyPI is put in its cache when missing.
+#
+# The integration targets start their own HAProxy (setup_haproxy) from
+# /usr/sbin/haproxy on 127.0.0.1; ansible-test runs them on this machine.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,7 +63,7 @@ bootstrap_pip() {
         log "writing the get-pip stand-in $script"
         cat >"$script" <<EOF
 # Offline stand-in for https://ci-files.testing.ansible.com/ansible-test/get-pip-$version.py
-# written by scripts/sanity.sh: installs pip $version from the wheel next to it.
+# written by scripts/ansible-test.sh: installs pip $version from the wheel next to it.
 import os
 import subprocess
 import sys
@@ -99,10 +103,11 @@ work=""
 cleanup() { if [[ -n "$work" ]]; then rm -rf "$work"; fi; }
 
 main() {
-    local namespace name dest skip_args=()
+    local command="${1:?usage: $0 sanity|integration [ansible-test arguments]}" namespace name dest skip_args=()
+    shift
     namespace="$(sed -n 's/^namespace: *//p' "$root/galaxy.yml")"
     name="$(sed -n 's/^name: *//p' "$root/galaxy.yml")"
-    work="$(mktemp -d "${TMPDIR:-/tmp}/sanity.XXXXXX")"
+    work="$(mktemp -d "${TMPDIR:-/tmp}/ansible-test.XXXXXX")"
     trap cleanup EXIT
     dest="$work/ansible_collections/$namespace/$name"
 
@@ -110,10 +115,22 @@ main() {
     log "copying the collection to $dest"
     copy_tree "$dest"
 
-    for t in "${skip_tests[@]}"; do skip_args+=(--skip-test "$t"); done
-    log "ansible-test sanity --python $python_version"
     cd "$dest"
-    ansible-test sanity --python "$python_version" --venv --color no "${skip_args[@]}" "$@"
+    case "$command" in
+        sanity)
+            for t in "${skip_tests[@]}"; do skip_args+=(--skip-test "$t"); done
+            log "ansible-test sanity --python $python_version"
+            ansible-test sanity --python "$python_version" --venv --color no "${skip_args[@]}" "$@"
+            ;;
+        integration)
+            log "ansible-test integration --python $python_version"
+            ansible-test integration --python "$python_version" --venv --color no "$@"
+            ;;
+        *)
+            log "unknown command '$command': sanity or integration"
+            exit 2
+            ;;
+    esac
 }
 
 main "$@"
