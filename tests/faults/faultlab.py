@@ -29,6 +29,9 @@ ROLLBACK = ROOT / "playbooks" / "rollback.yml"
 URL = "http://127.0.0.1:8090/"
 
 BALANCER = "f-lb1"
+# How the default callback names a task delegated to the balancer: the host,
+# then the address Ansible reaches it at (ansible_host) in parentheses.
+DELEGATED_TO_BALANCER = rf"{BALANCER}(\([^)]*\))?"
 DB = "f-db1"
 APP_HOSTS = ["f-app1", "f-app2", "f-app3", "f-app4"]
 BACKEND = "app"
@@ -151,7 +154,7 @@ class Run:
         """Wait until the play has drained ``host`` on the balancer (the drain task's
         result line for it); returns the index of that line."""
         header = self.wait_for_line(rf"^TASK \[.*: Drain {re.escape(host)} on every balancer and wait for its sessions to end\]")
-        return self.wait_for_line(rf"^(ok|changed): \[{re.escape(host)} -> {BALANCER}\]", start=header)
+        return self.wait_for_line(rf"^(ok|changed): \[{re.escape(host)} -> {DELEGATED_TO_BALANCER}\]", start=header)
 
     def task_headers(self, task_name: str) -> list[int]:
         """Indexes of the TASK header lines of tasks whose name contains ``task_name``."""
