@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: venv collection images artifacts lab demo bench test test-unit test-oldest test-integration test-molecule lint lab-destroy clean
+.PHONY: venv collection images artifacts lab demo bench test test-checks-ansible-test test-checks-pytest test-unit test-oldest test-integration test-molecule lint lab-destroy clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt
@@ -53,9 +53,11 @@ test-oldest: $(OLDEST_VENV)/.installed collection
 
 # pytest drives the modules, roles and the collection build against real
 # programs; ansible-test runs the modules' targets (tests/integration/targets).
+INTEGRATION_PYTEST      := $(PY) -m pytest -q -n 2 tests/integration
+INTEGRATION_ANSIBLE_TEST := scripts/ansible-test.sh integration
 test-integration: venv collection
-	$(PY) -m pytest -q -n 2 tests/integration
-	scripts/ansible-test.sh integration
+	$(INTEGRATION_PYTEST)
+	$(INTEGRATION_ANSIBLE_TEST)
 
 # The lab scenarios, one after the other (they share the base image; each
 # creates and destroys its own containers).
@@ -81,7 +83,23 @@ lint: venv collection
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/collections ansible-lint --strict
 	scripts/ansible-test.sh sanity
 
-test: lint test-unit test-oldest test-integration test-molecule
+# The checks before the lab run as two streams at once, each in order, then
+# the lab scenarios alone (they want the machine to themselves): everything
+# ansible-test runs (lint's sanity, test-oldest, the integration targets:
+# they share ansible-test's caches under ~/.ansible/test), and the pytest
+# suites (test-unit, then tests/integration). Neither stream writes what the
+# other reads; each one's output is printed when it ends (--output-sync).
+test: venv collection $(OLDEST_VENV)/.installed
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-checks-ansible-test test-checks-pytest
+	$(MAKE) --no-print-directory test-molecule
+
+test-checks-ansible-test: venv collection $(OLDEST_VENV)/.installed
+	$(MAKE) --no-print-directory -j1 lint test-oldest
+	$(INTEGRATION_ANSIBLE_TEST)
+
+test-checks-pytest: venv collection
+	$(MAKE) --no-print-directory -j1 test-unit
+	$(INTEGRATION_PYTEST)
 
 # The benchmark (issue 7): this collection against a classic rolling update
 # on its own lab (bm-* containers), 3, 6 and 12 app hosts, serial 1 and
